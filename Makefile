@@ -1,0 +1,46 @@
+# Portfolio Maximizer: the README's contract is `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+export PM_HOME      ?= $(CURDIR)/.pm
+export DAGSTER_HOME ?= $(PM_HOME)/dagster_home
+export VIRTUAL_ENV  := $(CURDIR)/$(VENV)
+export PATH         := $(VIRTUAL_ENV)/bin:$(PATH)
+# One BLAS thread per process: per-ticker work is parallelised across processes instead.
+export OMP_NUM_THREADS ?= 1
+export OPENBLAS_NUM_THREADS ?= 1
+export MKL_NUM_THREADS ?= 1
+
+.PHONY: install demo test dev bench check-defs dagster-home clean
+
+# The venv is rebuilt when pyproject.toml changes.
+$(BIN)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/.installed
+
+dagster-home:
+	@mkdir -p $(DAGSTER_HOME)
+	@cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+demo: install dagster-home
+	$(BIN)/python -m pm_jobs.demo
+
+check-defs: install
+	$(BIN)/dg check defs
+
+test: install check-defs
+	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+dev: install dagster-home
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+bench: install
+	$(BIN)/python -m benchmarks.ingest_validate
+
+clean:
+	rm -rf $(PM_HOME) .pytest_cache

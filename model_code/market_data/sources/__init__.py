@@ -1,0 +1,19 @@
+"""Sources of daily OHLCV bars behind one interface (:class:`OhlcvSource`)."""
+
+from model_code.market_data.sources.base import (
+    OhlcvSource,
+    SourceBatch,
+    SourceConfigError,
+    SourceError,
+    SourceUnavailable,
+    TickerNotFound,
+)
+
+__all__ = [
+    "OhlcvSource",
+    "SourceBatch",
+    "SourceConfigError",
+    "SourceError",
+    "SourceUnavailable",
+    "TickerNotFound",
+]

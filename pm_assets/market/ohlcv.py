@@ -1,0 +1,128 @@
+"""Assets ``market/ohlcv`` and ``market/quarantine``: validated daily bars per trading day.
+
+One step ingests a whole partition range (``BackfillPolicy.single_run``), so a history
+backfill of thirty years is one run, and tickers are rows inside it.
+"""
+
+
+import dagster as dg
+
+from model_code.market_data.ingestion import IngestionReport, ingest_window
+from model_code.validation import ValidationRules, stale_tickers
+from model_code.validation.window_checks import CHECKS, window_verdicts
+from pm_assets.partitions import partition_dates, trading_days
+from pm_resources import DUCKDB_POOL, MarketDataResource, WarehouseResource
+
+OHLCV = dg.AssetKey(["market", "ohlcv"])
+QUARANTINE = dg.AssetKey(["market", "quarantine"])
+
+
+class OhlcvConfig(dg.Config):
+    """Validation thresholds (units in each field's description)."""
+
+    min_price: float = ValidationRules.min_price
+    jump_log_return: float = ValidationRules.jump_log_return
+    stale_after_sessions: int = 5
+    max_quarantine_fraction: float = 0.02
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            OHLCV,
+            description="Validated daily bars (ticker, date, OHLC, adj_close, volume, source) in market.ohlcv.",
+            deps=[dg.AssetKey(["market", "universe"])],
+            group_name="market",
+            kinds={"duckdb", "polars"},
+            owners=["team:data-platform"],
+        ),
+        dg.AssetSpec(
+            QUARANTINE,
+            description="Rows the validator rejected, each with its reason and raw values, in market.quarantine.",
+            deps=[dg.AssetKey(["market", "universe"])],
+            group_name="market",
+            kinds={"duckdb"},
+            owners=["team:data-platform"],
+        ),
+    ],
+    check_specs=[
+        dg.AssetCheckSpec(c.name, asset=OHLCV, description=c.description, blocking=c.blocking) for c in CHECKS
+    ],
+    partitions_def=trading_days,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=DUCKDB_POOL,
+)
+def ohlcv(
+    context: dg.AssetExecutionContext,
+    config: OhlcvConfig,
+    warehouse: WarehouseResource,
+    market_data: MarketDataResource,
+):
+    """Fetch daily bars for the universe from the configured sources (first that answers wins),
+    quarantine bad rows with a reason, upsert the rest into ``market.ohlcv``, and check the
+    stored window."""
+    start, end = partition_dates(context)
+    universe = market_data.universe()
+    rules = ValidationRules(min_price=config.min_price, jump_log_return=config.jump_log_return)
+    with warehouse.open() as wh:
+        report = ingest_window(wh, market_data.chain(universe), universe.tickers, start, end, rules=rules)
+        if report.rows_received == 0 and report.source_errors:
+            # Nothing arrived because sources failed (not because they had no data): fail the
+            # run so the operator sees it; the transaction wrote nothing harmful.
+            errors = "; ".join(f"{name}: {msg}" for name, msg in report.source_errors.items())
+            raise dg.Failure(description=f"no bars for {start}..{end}; source errors: {errors}")
+        stored = wh.query("@ohlcv_window_violations", [start, end, config.min_price]).row(0, named=True)
+        last = dict(wh.query("@ohlcv_last_dates", [end]).iter_rows())
+    stale = stale_tickers(last, end, max_sessions=config.stale_after_sessions)
+    verdicts = window_verdicts(
+        report, stored, stale,
+        max_quarantine_fraction=config.max_quarantine_fraction,
+        stale_after_sessions=config.stale_after_sessions,
+        as_of=end,
+    )
+    context.log.info(
+        "ohlcv %s..%s: %d received, %d written, %d quarantined, %d tickers failed",
+        start, end, report.rows_received, report.rows_written, report.rows_quarantined, len(report.failures),
+    )
+    yield dg.MaterializeResult(asset_key=OHLCV, metadata=_ohlcv_metadata(report, stored))
+    yield dg.MaterializeResult(asset_key=QUARANTINE, metadata=_quarantine_metadata(report))
+    for v in verdicts:
+        yield dg.AssetCheckResult(
+            asset_key=OHLCV,
+            check_name=v.name,
+            passed=v.passed,
+            severity=dg.AssetCheckSeverity.ERROR if v.blocking else dg.AssetCheckSeverity.WARN,
+            metadata={k: _metadata_value(x) for k, x in v.metadata.items()},
+        )
+
+
+def _metadata_value(x: float | int | str) -> dg.MetadataValue:
+    return dg.MetadataValue.text(x) if isinstance(x, str) else dg.MetadataValue.float(float(x))
+
+
+def _ohlcv_metadata(report: IngestionReport, stored: dict) -> dict[str, dg.MetadataValue]:
+    by_source: dict[str, int] = {}
+    for source in report.served_by.values():
+        by_source[source] = by_source.get(source, 0) + 1
+    return {
+        "rows_received": dg.MetadataValue.float(float(report.rows_received)),
+        "rows_written": dg.MetadataValue.float(float(report.rows_written)),
+        "rows_quarantined": dg.MetadataValue.float(float(report.rows_quarantined)),
+        "rows_in_window": dg.MetadataValue.float(float(stored["n_rows"])),
+        "tickers": dg.MetadataValue.float(float(stored["n_tickers"])),
+        "tickers_failed": dg.MetadataValue.float(float(len(report.failures))),
+        "window_start": dg.MetadataValue.text(report.start.isoformat()),
+        "window_end": dg.MetadataValue.text(report.end.isoformat()),
+        "tickers_by_source": dg.MetadataValue.json(by_source),
+    }
+
+
+def _quarantine_metadata(report: IngestionReport) -> dict[str, dg.MetadataValue]:
+    counts = report.validation.quarantine_counts() if report.validation else {}
+    table = "| reason | rows |\n| --- | --- |\n" + "\n".join(f"| {r} | {n} |" for r, n in counts.items() if n)
+    return {
+        "rows_quarantined": dg.MetadataValue.float(float(report.rows_quarantined)),
+        "quarantine_fraction": dg.MetadataValue.float(report.quarantine_fraction),
+        **{f"reason_{r}": dg.MetadataValue.float(float(n)) for r, n in counts.items()},
+        "by_reason": dg.MetadataValue.md(table),
+    }

@@ -1,0 +1,16 @@
+"""Assembles the Dagster ``Definitions``; no logic lives here."""
+
+import dagster as dg
+
+from pm_assets.market import market_assets
+from pm_jobs import nightly_job, nightly_schedule
+from pm_resources import build_resources
+from pm_sensors import all_sensors
+
+defs = dg.Definitions(
+    assets=market_assets,
+    jobs=[nightly_job],
+    schedules=[nightly_schedule],
+    sensors=all_sensors,
+    resources=build_resources(),
+)

@@ -1,0 +1,38 @@
+"""The nightly batch: ingest and validate the last session's bars (later: features, forecasts,
+signals, allocations, paper trades), on trading days only.
+
+The schedule fires at 01:30 New York time, Tuesday to Saturday, and asks for the partition of
+the previous calendar day when that day was an NYSE session; on the night after a holiday it
+skips with a reason. Vendors publish end-of-day bars by ~20:00 ET, so 01:30 leaves margin.
+"""
+
+
+import datetime as dt
+
+import dagster as dg
+
+from model_code.market_data.calendar import trading_calendar
+from pm_assets.partitions import MARKET_TIMEZONE, trading_days
+
+nightly_job = dg.define_asset_job(
+    name="nightly_job",
+    selection=dg.AssetSelection.groups("market"),
+    partitions_def=trading_days,
+    description="Ingest and validate daily bars for the universe (the platform's main job).",
+)
+
+
+@dg.schedule(
+    job=nightly_job,
+    cron_schedule="30 1 * * 2-6",
+    execution_timezone=MARKET_TIMEZONE,
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+)
+def nightly_schedule(context: dg.ScheduleEvaluationContext):
+    """Run the nightly job for the session that closed yesterday (skip after non-sessions)."""
+    tick = context.scheduled_execution_time
+    session = (tick - dt.timedelta(days=1)).date() if tick else None
+    if session is None or not trading_calendar().is_session(session):
+        return dg.SkipReason(f"{session} was not an NYSE session")
+    key = session.isoformat()
+    return dg.RunRequest(run_key=key, partition_key=key)

@@ -1,0 +1,42 @@
+"""Dagster resources: the DuckDB warehouse and the market data sources.
+
+:func:`build_resources` reads the environment once, at definition load:
+
+- ``PM_DUCKDB_PATH`` / ``PM_HOME``: warehouse file (default ``./.pm/warehouse.duckdb``).
+- ``PM_SOURCES``: fallback order, comma-separated (default ``bundled``).
+- ``PM_UNIVERSE``: universe YAML (default: every ticker of the first listable source).
+- ``PM_PARQUET_PATH`` / ``PM_CSV_PATH``: local files for the file sources.
+- ``PM_ALPHAVANTAGE_KEY`` / ``PM_FINNHUB_KEY``: API keys, passed as ``dg.EnvVar``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from model_code.settings import duckdb_path
+from pm_resources.market_data import MarketDataResource
+from pm_resources.warehouse import DUCKDB_POOL, WarehouseResource
+
+__all__ = ["DUCKDB_POOL", "MarketDataResource", "WarehouseResource", "build_resources"]
+
+
+def _env_key(name: str) -> dg.EnvVar | None:
+    return dg.EnvVar(name) if os.environ.get(name) else None
+
+
+def build_resources() -> dict[str, dg.ConfigurableResource]:
+    """Resources for the current environment (see the module docstring)."""
+    order = [s.strip() for s in os.environ.get("PM_SOURCES", "bundled").split(",") if s.strip()]
+    return {
+        "warehouse": WarehouseResource(database=str(duckdb_path())),
+        "market_data": MarketDataResource(
+            fallback_order=order,
+            universe_path=os.environ.get("PM_UNIVERSE") or None,
+            parquet_path=os.environ.get("PM_PARQUET_PATH") or None,
+            csv_path=os.environ.get("PM_CSV_PATH") or None,
+            alphavantage_key=_env_key("PM_ALPHAVANTAGE_KEY"),
+            finnhub_key=_env_key("PM_FINNHUB_KEY"),
+        ),
+    }

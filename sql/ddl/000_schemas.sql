@@ -1,0 +1,10 @@
+-- One schema per layer of the platform. Applied idempotently at every start.
+CREATE SCHEMA IF NOT EXISTS market;
+CREATE SCHEMA IF NOT EXISTS features;
+CREATE SCHEMA IF NOT EXISTS forecasts;
+CREATE SCHEMA IF NOT EXISTS models;
+CREATE SCHEMA IF NOT EXISTS signals;
+CREATE SCHEMA IF NOT EXISTS portfolio;
+CREATE SCHEMA IF NOT EXISTS backtest;
+CREATE SCHEMA IF NOT EXISTS paper;
+CREATE SCHEMA IF NOT EXISTS monitoring;
