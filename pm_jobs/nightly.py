@@ -12,12 +12,11 @@ import datetime as dt
 import dagster as dg
 
 from model_code.market_data.calendar import trading_calendar
-from pm_assets.partitions import MARKET_TIMEZONE, trading_days
+from pm_assets.partitions import MARKET_TIMEZONE
 
 nightly_job = dg.define_asset_job(
     name="nightly_job",
     selection=dg.AssetSelection.groups("market"),
-    partitions_def=trading_days,
     description="Ingest and validate daily bars for the universe (the platform's main job).",
 )
 

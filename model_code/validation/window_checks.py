@@ -38,9 +38,8 @@ CHECKS: tuple[CheckSpec, ...] = (
     CheckSpec("ohlcv_quarantine_rate", "Share of received rows quarantined stays under the configured maximum (a broken source blocks downstream).", True),
     CheckSpec("ohlcv_calendar_gaps", "Trading sessions missing between a ticker's bars.", False),
     CheckSpec("ohlcv_jumps", "Jumps beyond the threshold that did not revert, bad adjustments, and detected splits.", False),
-    CheckSpec("ohlcv_staleness", "Active tickers whose latest bar is older than N sessions at the window's end.", False),
+    CheckSpec("ohlcv_staleness", "Active tickers whose latest bar is older than N sessions at the window's end, and tickers no source served.", False),
     CheckSpec("ohlcv_volume", "Zero-volume bars kept, negative volumes quarantined.", False),
-    CheckSpec("ohlcv_coverage", "Every universe ticker was served by some source.", False),
 )
 
 
@@ -95,13 +94,13 @@ def window_verdicts(
         verdict("ohlcv_jumps", f.get("jump", 0) + f.get("adjustment_jump", 0) == 0,
                 {"jumps": f.get("jump", 0), "adjustment_jumps": f.get("adjustment_jump", 0),
                  "splits": f.get("split", 0), "spikes_quarantined": q.get("price_spike", 0)}),
-        verdict("ohlcv_staleness", not stale,
+        verdict("ohlcv_staleness", not stale and not report.failures,
                 {"stale_tickers": len(stale), "max_sessions": stale_after_sessions, "as_of": as_of.isoformat(),
-                 "examples": ", ".join(f"{t} ({'no bars' if stale[t] is None else stale[t]})" for t in stale_names[:10])}),
-        verdict("ohlcv_volume", q.get("negative_volume", 0) == 0 and f.get("zero_volume", 0) == 0,
-                {"zero_volume_bars": f.get("zero_volume", 0), "quarantined_negative_volume": q.get("negative_volume", 0)}),
-        verdict("ohlcv_coverage", not report.failures,
-                {"tickers_requested": report.tickers_requested, "tickers_served": len(report.served_by),
+                 "stale_examples": ", ".join(
+                     f"{t} ({'no bars' if stale[t] is None else f'{stale[t]} sessions'})" for t in stale_names[:10]),
+                 "tickers_requested": report.tickers_requested, "tickers_served": len(report.served_by),
                  "tickers_failed": len(report.failures),
                  "failures": "; ".join(f"{t}: {' | '.join(r)}" for t, r in sorted(report.failures.items())[:10])}),
+        verdict("ohlcv_volume", q.get("negative_volume", 0) == 0 and f.get("zero_volume", 0) == 0,
+                {"zero_volume_bars": f.get("zero_volume", 0), "quarantined_negative_volume": q.get("negative_volume", 0)}),
     ]

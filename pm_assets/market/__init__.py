@@ -1,4 +1,4 @@
-"""Market layer: the universe, validated daily bars, and quarantined rows."""
+"""Market layer: the universe and validated daily bars (quarantined rows go to a table)."""
 
 from pm_assets.market.ohlcv import ohlcv
 from pm_assets.market.universe import universe

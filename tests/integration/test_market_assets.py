@@ -42,12 +42,11 @@ def test_bundled_range_materializes_every_ticker_and_rerun_adds_no_rows(tmp_path
     stored = _query(db, "SELECT ticker, count(*) n, min(date) lo, max(date) hi FROM market.ohlcv GROUP BY ticker")
     assert stored.height == 23
     assert set(stored["n"]) == {10}  # 10 sessions: Dec 24 half day counts, Dec 25 holiday doesn't
-    mats = {m.asset_key.to_user_string(): m for m in result.get_asset_materialization_events()}
-    meta = result.asset_materializations_for_node("ohlcv")[0].metadata
+    meta = result.asset_materializations_for_node("market__ohlcv")[0].metadata
     assert meta["rows_written"].value == 230.0 and meta["tickers"].value == 23.0
-    assert "market/quarantine" in mats
+    assert meta["rows_quarantined"].value == 0.0
     checks = _checks(result)
-    assert len(checks) == 9
+    assert len(checks) == 8
     assert checks["ohlcv_price_consistency"] and checks["ohlcv_schema"] and checks["ohlcv_duplicates"]
 
     again = _run(resources, start="2018-12-17", end="2018-12-31")
@@ -64,7 +63,7 @@ def test_single_nightly_partition(tmp_path):
     assert _query(db, "SELECT count(*) n FROM market.ohlcv")["n"][0] == 21
     assert _query(db, "SELECT count(*) n FROM market.trading_sessions")["n"][0] == 1
     checks = _checks(result)
-    assert checks["ohlcv_coverage"] is False  # two tickers had no bars: reported, not fatal
+    assert checks["ohlcv_staleness"] is False  # two tickers had no bars: reported, not fatal
 
 
 def test_faulty_batch_is_quarantined_and_stored_history_is_untouched(tmp_path):
@@ -104,7 +103,7 @@ def test_a_source_that_fails_outright_fails_the_run_with_its_reason(tmp_path):
     result = _run(resources, start="2019-01-02", raise_on_error=False)
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
-    assert failure.step_key == "ohlcv"
+    assert failure.step_key == "market__ohlcv"
     description = failure.step_failure_data.user_failure_data.description
     assert "no bars for 2019-01-02..2019-01-02" in description
     assert "missing.parquet does not exist" in description

@@ -1,0 +1,71 @@
+"""The Dagster surface: specs snapshot, the duckdb pool, dagster.yaml, the nightly schedule."""
+
+import datetime as dt
+from pathlib import Path
+
+import dagster as dg
+import yaml
+
+from pm_definitions.definitions import defs
+from pm_jobs.nightly import nightly_schedule
+from pm_resources import DUCKDB_POOL
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A change to the asset graph shows up here in review.
+EXPECTED_SPECS = {
+    "market/universe": {"deps": set(), "group": "market", "kinds": {"duckdb", "python"}, "partitioned": False},
+    "market/ohlcv": {"deps": {"market/universe"}, "group": "market", "kinds": {"duckdb", "polars"}, "partitioned": True},
+}
+
+
+def _specs():
+    graph = defs.resolve_asset_graph()
+    return {key.to_user_string(): graph.get(key) for key in graph.get_all_asset_keys()}
+
+
+def test_asset_graph_snapshot():
+    specs = _specs()
+    assert set(specs) == set(EXPECTED_SPECS)
+    for key, node in specs.items():
+        want = EXPECTED_SPECS[key]
+        assert {d.to_user_string() for d in node.parent_keys} == want["deps"], key
+        assert node.group_name == want["group"], key
+        assert set(node.kinds) == want["kinds"], key
+        assert (node.partitions_def is not None) == want["partitioned"], key
+        assert node.owners, f"{key} has no owner"
+        assert node.description, f"{key} has no docstring for the UI"
+
+
+def test_every_asset_that_opens_duckdb_is_in_the_duckdb_pool():
+    for asset_def in defs.assets:
+        if "warehouse" in asset_def.required_resource_keys:
+            assert asset_def.op.pool == DUCKDB_POOL, asset_def.key
+
+
+def test_dagster_yaml_limits_the_duckdb_pool_to_one(tmp_path):
+    config = yaml.safe_load((ROOT / "dagster.yaml").read_text())
+    assert config["concurrency"]["pools"]["default_limit"] == 1
+    (tmp_path / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    with dg.instance_for_test(temp_dir=str(tmp_path), overrides=config) as instance:
+        assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
+
+
+def test_ohlcv_checks_block_on_data_errors_and_warn_on_quality():
+    checks = {spec.name: spec for spec in defs.get_assets_def(dg.AssetKey(["market", "ohlcv"])).check_specs}
+    assert {n for n, s in checks.items() if s.blocking} == {
+        "ohlcv_schema", "ohlcv_duplicates", "ohlcv_price_consistency", "ohlcv_quarantine_rate"}
+    assert {n for n, s in checks.items() if not s.blocking} == {
+        "ohlcv_calendar_gaps", "ohlcv_jumps", "ohlcv_staleness", "ohlcv_volume"}
+
+
+def _tick(day: str) -> dg.ScheduleEvaluationContext:
+    when = dt.datetime.fromisoformat(f"{day}T01:30:00").replace(tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+    return dg.build_schedule_context(scheduled_execution_time=when)
+
+
+def test_nightly_schedule_runs_the_session_that_closed_and_skips_after_holidays():
+    run = nightly_schedule(_tick("2019-01-03"))  # Wednesday night's session: 2019-01-02
+    assert isinstance(run, dg.RunRequest) and run.partition_key == "2019-01-02"
+    skip = nightly_schedule(_tick("2018-12-26"))  # after Christmas Day
+    assert isinstance(skip, dg.SkipReason) and "2018-12-25" in skip.skip_message
