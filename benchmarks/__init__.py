@@ -1,0 +1,1 @@
+"""Benchmarks (``make bench``): measured, printed, never part of the test suite."""
