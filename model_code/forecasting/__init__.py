@@ -1,0 +1,1 @@
+"""Statistical forecasters of daily log returns behind one interface (:mod:`.base`)."""
