@@ -13,7 +13,8 @@ Usage::
         ...  # point the client at server.url
         assert len(server.received_at("/query", symbol="AAPL")) == 2
 
-or through the ``fake_server`` fixture below.
+or through the ``fake_server`` fixture below. :class:`FakeTime` stands in for the clients' clock
+and sleep, and :data:`POLICY` is the retry policy the tests' expected sleeps are written for.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
+from model_code.market_data.sources.http import HttpPolicy
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,25 @@ class FakeHttpServer:
                 """Silence the default stderr access log."""
 
         return Handler
+
+
+# No rate limit (sleeps are then retry backoff only): 4 attempts, backoff 1, 2, 4 s, capped at 30.
+POLICY = HttpPolicy(requests_per_minute=0, max_attempts=4, backoff_s=1.0, backoff_max_s=30.0,
+                    timeout_s=5.0, cache_ttl_s=3600.0)
+
+
+class FakeTime:
+    """Clock and sleep for the clients: sleeping only advances the clock, and is recorded."""
+
+    def __init__(self) -> None:
+        self.now, self.sleeps = 1000.0, []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
 
 
 @pytest.fixture

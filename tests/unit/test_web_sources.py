@@ -1,8 +1,9 @@
-"""Web sources (Alpha Vantage, Finnhub, yfinance) and their HTTP client, against a local server.
+"""Web sources (Alpha Vantage, Finnhub, yfinance) end to end, against a local server.
 
 Nothing here touches the network: every source points at a scripted 127.0.0.1 server
 (``tests/http_fake.py``) serving bodies in each API's documented format. Retry and rate-limit
-waits go to a fake clock, so the file runs in seconds.
+waits go to a fake clock, so the file runs in seconds. The HTTP client's parts on their own
+(rate limiter, backoff, cache, redaction, URL rewriting) are in ``test_http_client.py``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,42 +21,26 @@ import pytest
 
 from model_code.market_data.schema import OHLCV_COLUMNS
 from model_code.market_data.sources.alphavantage import AlphaVantageSource
-from model_code.market_data.sources.base import OhlcvSource, SourceConfigError, SourceUnavailable
+from model_code.market_data.sources.base import OhlcvSource, SourceConfigError
 from model_code.market_data.sources.fallback import FallbackChain
 from model_code.market_data.sources.files import CsvSource
 from model_code.market_data.sources.finnhub import FinnhubSource
-from model_code.market_data.sources.http import HttpClient, HttpPolicy, RateLimiter, ResponseCache
+from model_code.market_data.sources.http import HttpPolicy
 from model_code.market_data.sources.registry import SourceSettings, build_source
 from model_code.market_data.sources.yahoo import YFinanceSource
 from tests import http_fake
-from tests.http_fake import FakeHttpServer, Received, Reply
+from tests.http_fake import POLICY, FakeHttpServer, FakeTime, Received, Reply
 
 fake_server = http_fake.fake_server  # the scripted 127.0.0.1 server, as a fixture
 
 AV_KEY, FH_KEY = "SECRET-AV-123", "SECRET-FH-456"
 START, END = dt.date(2024, 1, 3), dt.date(2024, 1, 5)
-POLICY = HttpPolicy(requests_per_minute=0, max_attempts=4, backoff_s=1.0, backoff_max_s=30.0,
-                    timeout_s=5.0, cache_ttl_s=3600.0)
 # Documented response bodies for AAPL, 2024-01-02 .. 2024-01-08 (tests/fixtures/web).
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "web"
 
 
 def fixture(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / f"{name}.json").read_text())
-
-
-class FakeTime:
-    """Clock and sleep for the clients: sleeping only advances the clock, and is recorded."""
-
-    def __init__(self) -> None:
-        self.now, self.sleeps = 1000.0, []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 AV_UNKNOWN = {"Error Message": "Invalid API call. Please retry or visit the documentation "
@@ -369,16 +353,6 @@ def test_api_key_never_leaks(case, fake_server, tmp_path, caplog):
 YF = CASES[2]
 
 
-def test_yahoo_session_rewrites_only_yahoo_hosts(fake_server):
-    session = YF.build(fake_server.url, None, POLICY, FakeTime()).session
-    assert session.route("https://query2.finance.yahoo.com/v8/finance/chart/AAPL?range=1d") == (
-        f"{fake_server.url}/v8/finance/chart/AAPL?range=1d")
-    assert session.route("https://fc.yahoo.com") == f"{fake_server.url}/"
-    assert session.route("https://example.org/x") == "https://example.org/x"
-    real = YFinanceSource(base_url=None, policy=POLICY, cache_dir=None).session
-    assert real.route("https://fc.yahoo.com") == "https://fc.yahoo.com"
-
-
 def test_registry_builds_each_web_source_without_a_request(fake_server, tmp_path):
     settings = SourceSettings(cache_dir=tmp_path, alphavantage_key=AV_KEY, finnhub_key=FH_KEY,
                               alphavantage_url=fake_server.url, finnhub_url=fake_server.url,
@@ -413,99 +387,21 @@ def test_yfinance_sources_on_different_servers_do_not_share_responses():
     assert served == [{111.0}, {222.0}]
 
 
-# ---- HTTP client: rate limit, backoff, timeouts, cache -------------------------------------
+@pytest.mark.parametrize("cached", [True, False], ids=["cache_dir", "no_cache_dir"])
+def test_yfinance_keeps_its_own_caches_out_of_the_home_folder(
+    cached, fake_server, tmp_path, isolated_pm_home, monkeypatch
+):
+    """yfinance's time-zone and cookie databases land in the source's folder, not ~/.cache."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    cache_dir = tmp_path / "http-cache" if cached else None
+    YF.script(fake_server, "AAPL", YF.ok("AAPL"))
+    source = YF.build(fake_server.url, cache_dir, POLICY, FakeTime())
+    assert source.fetch(["AAPL"], START, END).bars.height == 3
 
-def test_rate_limiter_spaces_requests():
-    clock = FakeTime()
-    limiter = RateLimiter(30, sleep=clock.sleep, clock=clock.clock)  # one call per 2 s
-    for _ in range(3):
-        limiter.wait()
-    assert clock.sleeps == [2.0, 2.0]
-    clock.now += 10  # idle for a while: the next call goes at once
-    limiter.wait()
-    assert clock.sleeps == [2.0, 2.0]
-
-
-def test_rate_limiter_gives_concurrent_threads_distinct_slots():
-    sleeps: list[float] = []
-    lock = threading.Lock()
-
-    def record(seconds: float) -> None:
-        with lock:
-            sleeps.append(seconds)
-
-    limiter = RateLimiter(60, sleep=record, clock=lambda: 0.0)  # the clock stands still
-    start = threading.Barrier(8)
-
-    def worker() -> None:
-        start.wait()
-        limiter.wait()
-
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(sleeps) == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
-
-
-def test_client_spaces_real_requests(fake_server):
-    fake_server.script("/ping", Reply.json({"ok": True}))
-    clock = FakeTime()
-    client = HttpClient("demo", HttpPolicy(requests_per_minute=120), None,
-                        sleep=clock.sleep, clock=clock.clock)
-    for _ in range(3):
-        assert client.get_json(f"{fake_server.url}/ping", parse=lambda body: body["ok"])
-    assert clock.sleeps == [0.5, 0.5] and len(fake_server.received) == 3
-
-
-def test_backoff_doubles_up_to_the_cap(fake_server):
-    fake_server.script("/flaky", *[Reply.text("busy", 503)] * 4, Reply.json([1]))
-    clock = FakeTime()
-    policy = HttpPolicy(requests_per_minute=0, max_attempts=5, backoff_s=1.0, backoff_max_s=3.0)
-    client = HttpClient("demo", policy, None, sleep=clock.sleep, clock=clock.clock)
-    assert client.get_json(f"{fake_server.url}/flaky", parse=list) == [1]
-    assert clock.sleeps == [1.0, 2.0, 3.0, 3.0]
-
-
-def test_retry_after_beyond_the_cap_gives_up_at_once(fake_server):
-    fake_server.script("/busy", Reply.text("slow down", 429, **{"Retry-After": "120"}))
-    clock = FakeTime()
-    client = HttpClient("demo", POLICY, None, sleep=clock.sleep, clock=clock.clock)
-    with pytest.raises(SourceUnavailable, match="demo: HTTP 429; asked to retry after 120 s"):
-        client.get_json(f"{fake_server.url}/busy", parse=dict)
-    assert clock.sleeps == [] and len(fake_server.received) == 1
-
-
-def test_timeouts_are_retried_then_reported(fake_server):
-    fake_server.script("/slow", Reply(200, {}, "{}", delay_s=0.3))
-    clock = FakeTime()
-    policy = HttpPolicy(requests_per_minute=0, max_attempts=2, timeout_s=0.05)
-    client = HttpClient("demo", policy, None, sleep=clock.sleep, clock=clock.clock)
-    with pytest.raises(SourceUnavailable, match=r"demo: timed out \(ReadTimeout\) after 2 "):
-        client.get_json(f"{fake_server.url}/slow", parse=dict)
-    assert clock.sleeps == [1.0]
-
-
-def test_response_cache_expires_and_survives_corrupt_files(tmp_path):
-    now = [0.0]
-    cache = ResponseCache(tmp_path, ttl_s=60, now=lambda: now[0])
-    key = cache.key("GET", "https://x/query", [("symbol", "AAPL")])
-    cache.store(key, {"a": 1}, request="GET https://x/query?symbol=AAPL")
-    now[0] = 60.0
-    assert cache.load(key) == {"a": 1}
-    now[0] = 61.0
-    assert cache.load(key) is None
-    cache.path(key).write_text("{truncated")
-    assert cache.load(key) is None
-    assert cache.load(cache.key("never stored")) is None
-
-
-def test_cache_key_ignores_the_secret_but_not_the_symbol(fake_server, tmp_path):
-    fake_server.script("/query", Reply.json({"n": 1}))
-    url = f"{fake_server.url}/query"
-    one, two = (HttpClient("demo", POLICY, tmp_path, [key]) for key in ("KEY-ONE", "KEY-TWO"))
-    one.get_json(url, params={"symbol": "AAPL", "apikey": "KEY-ONE"}, parse=dict)
-    two.get_json(url, params={"symbol": "AAPL", "apikey": "KEY-TWO"}, parse=dict)  # cached
-    one.get_json(url, params={"symbol": "MSFT", "apikey": "KEY-ONE"}, parse=dict)
-    assert [r.query["symbol"] for r in fake_server.received] == ["AAPL", "MSFT"]
+    assert not (home / ".cache" / "py-yfinance").exists()
+    assert not home.exists()  # nothing at all under the home folder
+    expected = (cache_dir / "yfinance" if cache_dir else isolated_pm_home / "tmp") / "py-yfinance"
+    assert source.yfinance_cache_dir == expected
+    assert {"tkr-tz.db", "cookies.db"} <= {p.name for p in expected.iterdir()}

@@ -1,31 +1,34 @@
-"""HTTP plumbing shared by the web sources: rate limit, retries with backoff, response cache.
+"""The HTTP client shared by the web sources: rate-limited, retrying, caching JSON GETs.
 
-Every web source talks through one :class:`HttpClient`, which
+Every web source talks through one :class:`HttpClient`, so politeness, retries and key hygiene
+are written once. The client
 
-- spaces its requests at least ``60 / requests_per_minute`` seconds apart (thread-safe);
+- spaces its requests at least ``60 / requests_per_minute`` seconds apart
+  (:class:`~.rate_limit.RateLimiter`);
 - retries HTTP 408/429/5xx, timeouts, connection errors and throttle notices that an API hides
   in a 200 body (a ``parse`` callable raises :class:`Throttled`) with capped exponential
   backoff, honouring a numeric ``Retry-After``; after the last attempt it raises
   :class:`SourceUnavailable` naming the source, the problem and the (redacted) URL;
 - keeps successful, parsed responses on disk as JSON for ``cache_ttl_s`` under
-  ``cache_dir/<source>/<sha256>.json``, keyed without the secret parameters;
-- replaces every secret with ``***`` in what it raises or logs, including urllib3's debug lines.
+  ``cache_dir/<source>/<sha256>.json``, keyed without the secret parameters
+  (:class:`~.response_cache.ResponseCache`);
+- replaces every secret with ``***`` in what it raises or logs, including urllib3's debug lines
+  (:mod:`.redaction`).
+
+:func:`fetch_per_ticker` is the batch loop of the sources that ask one ticker per request.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
-import os
-import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
-from urllib.parse import quote, quote_plus, urlencode
+from urllib.parse import urlencode
 
 import polars as pl
 import requests
@@ -38,6 +41,9 @@ from model_code.market_data.sources.base import (
     SourceUnavailable,
     window_filter,
 )
+from model_code.market_data.sources.rate_limit import RateLimiter
+from model_code.market_data.sources.redaction import SecretRedactor, mask_in_transport_logs
+from model_code.market_data.sources.response_cache import ResponseCache
 
 log = logging.getLogger(__name__)
 
@@ -100,113 +106,6 @@ def is_retryable_status(status: int) -> bool:
     return status in (408, 429) or status >= 500
 
 
-class SecretRedactor(logging.Filter):
-    """Replaces secrets (and their URL-encoded forms) with ``***``; also a logging filter."""
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        super().__init__()
-        self._secrets: set[str] = set()
-        self.add(secrets)
-
-    def add(self, secrets: Iterable[str]) -> None:
-        for secret in secrets:
-            if secret:
-                self._secrets |= {secret, quote(secret, safe=""), quote_plus(secret)}
-
-    def __contains__(self, value: object) -> bool:
-        return isinstance(value, str) and value in self._secrets
-
-    def redact(self, text: str) -> str:
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(secret, "***")
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = self.redact(message)
-        if redacted != message:
-            record.msg, record.args = redacted, ()
-        return True
-
-
-# urllib3 logs every request line (query string included) at DEBUG; Alpha Vantage only accepts
-# its key in the query, so every client registers its secrets here too.
-_TRANSPORT_LOG_REDACTOR = SecretRedactor()
-logging.getLogger("urllib3.connectionpool").addFilter(_TRANSPORT_LOG_REDACTOR)
-
-
-class RateLimiter:
-    """Minimum spacing of ``60 / requests_per_minute`` seconds between calls to :meth:`wait`.
-
-    Each caller reserves the next free slot under a lock and sleeps outside it, so concurrent
-    threads get successive slots instead of racing for the same one.
-    """
-
-    def __init__(
-        self,
-        requests_per_minute: float,
-        *,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.interval_s = 60.0 / requests_per_minute if requests_per_minute > 0 else 0.0
-        self._sleep, self._clock = sleep, clock
-        self._next_slot: float | None = None
-        self._lock = threading.Lock()
-
-    def wait(self) -> None:
-        with self._lock:
-            now = self._clock()
-            slot = now if self._next_slot is None else max(now, self._next_slot)
-            self._next_slot = slot + self.interval_s
-        if slot > now:
-            self._sleep(slot - now)
-
-
-class ResponseCache:
-    """Successful payloads as JSON files ``<root>/<key>.json``, reused for ``ttl_s`` seconds.
-
-    Best effort: a file that cannot be read or written is treated as a miss, never an error.
-    """
-
-    def __init__(self, root: Path, ttl_s: float, *, now: Callable[[], float] = time.time) -> None:
-        self.root, self.ttl_s, self._now = Path(root), ttl_s, now
-
-    @staticmethod
-    def key(*parts: Any) -> str:
-        """A stable file name for a request described by JSON-serialisable ``parts``."""
-        blob = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()
-
-    def path(self, key: str) -> Path:
-        return self.root / f"{key}.json"
-
-    def load(self, key: str) -> Any | None:
-        """The cached payload, or ``None`` when absent, expired or unreadable."""
-        try:
-            entry = json.loads(self.path(key).read_text())
-            fresh = self._now() - float(entry["stored_at"]) <= self.ttl_s
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            log.warning("ignoring unreadable cache file %s: %s", self.path(key), exc)
-            return None
-        return entry["payload"] if fresh else None
-
-    def store(self, key: str, payload: Any, *, request: str) -> None:
-        """Write atomically; ``request`` (already redacted) is kept for people reading the file."""
-        entry = {"stored_at": self._now(), "request": request, "payload": payload}
-        target = self.path(key)
-        tmp = target.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(entry))
-            os.replace(tmp, target)
-        except OSError as exc:
-            log.warning("could not write cache file %s: %s", target, exc)
-            tmp.unlink(missing_ok=True)
-
-
 class HttpClient:
     """Rate-limited, retrying, caching JSON GETs for one web source."""
 
@@ -223,7 +122,7 @@ class HttpClient:
     ) -> None:
         self.source, self.policy = source, policy
         self._secrets = SecretRedactor(secrets)
-        _TRANSPORT_LOG_REDACTOR.add(secrets)
+        mask_in_transport_logs(secrets)
         self.limiter = RateLimiter(policy.requests_per_minute, sleep=sleep, clock=clock)
         self.cache = (
             ResponseCache(Path(cache_dir) / source, policy.cache_ttl_s)

@@ -34,8 +34,15 @@ the last session handed to it (we hand ours on every call, so two sources must n
 concurrently, and later session-less yfinance calls in the process go through our session);
 ``YfData.cache_get`` memoises responses in memory by Yahoo URL, and we clear that memo before
 each call so a response from another session (another server, an earlier error) is never
-reused; yfinance's ticker → time zone cache stays where ``yf.set_tz_cache_location`` put it
-(by default the user cache folder), which only saves the time-zone probe request.
+reused.
+
+yfinance also keeps small SQLite caches (ticker → time zone, the Yahoo cookie, ISIN → ticker)
+in ``~/.cache/py-yfinance`` by default. Before each call we point them, through
+``yf.set_tz_cache_location``, at ``<cache_dir>/yfinance/py-yfinance`` (or
+``$PM_HOME/tmp/py-yfinance`` when the source has no cache folder), so the platform writes
+nothing outside its own folders. yfinance's cache objects hold on to the database they opened
+first, so when the folder changes we also drop them (private class attributes of yfinance's
+cache managers) and they reopen in the new folder.
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ import pandas as pd
 import polars as pl
 import yfinance as yf
 from curl_cffi import requests as curl_requests
+from yfinance import cache as yf_cache
 from yfinance.data import YfData
 
 from model_code.market_data.schema import conform_ohlcv
@@ -65,11 +73,44 @@ from model_code.market_data.sources.http import (
     describe_request,
     fetch_per_ticker,
 )
+from model_code.settings import pm_home
 
 SOURCE_NAME = "yfinance"
 CHART_PATH = "/v8/finance/chart/"
 COLUMNS = {"Date": "date", "Open": "open", "High": "high", "Low": "low", "Close": "close",
            "Adj Close": "adj_close", "Volume": "volume"}
+YF_CACHE_FOLDER = "py-yfinance"  # the folder name yfinance itself uses
+
+# yfinance 1.7's cache objects: (private manager class, attribute holding the object). A name
+# missing in another yfinance version is skipped; the yfinance cache-folder test then fails.
+# Below them, where the caches were last pointed.
+_YF_CACHE_SINGLETONS = (
+    ("_TzCacheManager", "_tz_cache"),
+    ("_CookieCacheManager", "_Cookie_cache"),
+    ("_ISINCacheManager", "_isin_cache"),
+)
+_yf_cache_lock = threading.Lock()
+_yf_cache_location: str | None = None
+
+
+def use_yfinance_cache_folder(folder: Path) -> None:
+    """Make yfinance keep its time-zone, cookie and ISIN caches in ``folder`` from now on.
+
+    ``yf.set_tz_cache_location`` alone only works before yfinance first opens a cache: its
+    cache objects keep the database they opened. When the folder changes, they are dropped so
+    the next lookup opens the database in the new folder (see the module docstring).
+    """
+    global _yf_cache_location
+    location = str(folder)
+    with _yf_cache_lock:
+        if location == _yf_cache_location:
+            return
+        yf.set_tz_cache_location(location)  # closes the open databases
+        for manager, attribute in _YF_CACHE_SINGLETONS:
+            holder = getattr(yf_cache, manager, None)
+            if holder is not None and hasattr(holder, attribute):
+                setattr(holder, attribute, None)
+        _yf_cache_location = location
 
 
 class YahooSession(curl_requests.Session):
@@ -160,6 +201,11 @@ class YFinanceSource:
         self.policy = policy
         self.client = HttpClient(SOURCE_NAME, policy, cache_dir, sleep=sleep, clock=clock)
         self.session = YahooSession(self.client, base_url)
+        self.yfinance_cache_dir = (
+            Path(cache_dir) / SOURCE_NAME / YF_CACHE_FOLDER
+            if cache_dir is not None
+            else pm_home() / "tmp" / YF_CACHE_FOLDER
+        )
 
     def __repr__(self) -> str:
         return f"YFinanceSource(base_url={self.base_url!r})"
@@ -189,6 +235,7 @@ class YFinanceSource:
         """One yfinance call; raises the session's error, or :class:`TickerNotFound` if empty."""
         self.session.end_ticker()  # nothing left over from an interrupted call
         YfData.cache_get.cache_clear()  # see the module docstring
+        use_yfinance_cache_folder(self.yfinance_cache_dir)
         handle: yf.Ticker | None = None
         error: Exception | None = None
         try:
