@@ -23,7 +23,9 @@ from model_code.market_data.ingestion import ingest_window
 from model_code.market_data.sources.registry import SourceSettings, build_chain
 from model_code.warehouse import Warehouse, apply_ddl
 
-DEFAULT_PARQUET = Path(__file__).resolve().parents[2] / "shared" / "data" / "us_equities_daily_2015_2019.parquet"
+DEFAULT_PARQUET = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "us_equities_daily_2015_2019.parquet"
+)
 
 
 def run_once(parquet: Path, workdir: Path, i: int) -> dict[str, float]:
@@ -35,8 +37,13 @@ def run_once(parquet: Path, workdir: Path, i: int) -> dict[str, float]:
     report = ingest_window(Warehouse(conn), chain, tickers, dt.date(2015, 1, 1), dt.date(2020, 1, 31))
     conn.close()
     total = time.perf_counter() - began
-    return {"seconds": total, "rows": report.rows_received, "written": report.rows_written,
-            "quarantined": report.rows_quarantined, "tickers": len(tickers)}
+    return {
+        "seconds": total,
+        "rows": report.rows_received,
+        "written": report.rows_written,
+        "quarantined": report.rows_quarantined,
+        "tickers": len(tickers),
+    }
 
 
 def main() -> int:
@@ -53,12 +60,16 @@ def main() -> int:
     best = min(runs, key=lambda r: r["seconds"])
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("ingest + validate + upsert, shared parquet -> fresh DuckDB file")
-    print(f"  tickers {best['tickers']}, rows {best['rows']:,}, written {best['written']:,}, "
-          f"quarantined {best['quarantined']}")
+    print(
+        f"  tickers {best['tickers']}, rows {best['rows']:,}, written {best['written']:,}, "
+        f"quarantined {best['quarantined']}"
+    )
     times = ", ".join(f"{r['seconds']:.2f}s" for r in runs)
     print(f"  runs: {times}")
-    print(f"  best {best['seconds']:.2f}s = {best['rows'] / best['seconds']:,.0f} rows/s "
-          f"(target <= 5 s: {'met' if best['seconds'] <= 5 else 'MISSED'}); peak RSS {peak_mib:.0f} MiB")
+    print(
+        f"  best {best['seconds']:.2f}s = {best['rows'] / best['seconds']:,.0f} rows/s "
+        f"(target <= 5 s: {'met' if best['seconds'] <= 5 else 'MISSED'}); peak RSS {peak_mib:.0f} MiB"
+    )
     return 0
 
 

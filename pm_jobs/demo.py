@@ -24,7 +24,6 @@ from pm_assets.market.ohlcv import MAX_PARTITIONS_PER_RUN
 from pm_assets.partitions import trading_days
 from pm_definitions.definitions import defs
 
-
 # Five years cover every bundled ticker (^GSPC/^IXIC end in 2018) and keep the demo to a
 # couple of minutes; PM_DEMO_START=1990-01-02 loads the whole bundled history (~66 runs).
 DEFAULT_DEMO_START = "2018-01-02"
@@ -42,8 +41,10 @@ def main() -> int:
     start, end = demo_range()
     keys = trading_days.get_partition_keys_in_range(dg.PartitionKeyRange(start, end))
     chunks = [keys[i : i + MAX_PARTITIONS_PER_RUN] for i in range(0, len(keys), MAX_PARTITIONS_PER_RUN)]
-    print(f"Running nightly_job over the bundled history {start}..{end}: {len(keys)} sessions "
-          f"in {len(chunks)} runs of at most {MAX_PARTITIONS_PER_RUN} (as a backfill would), offline ...")
+    print(
+        f"Running nightly_job over the bundled history {start}..{end}: {len(keys)} sessions "
+        f"in {len(chunks)} runs of at most {MAX_PARTITIONS_PER_RUN} (as a backfill would), offline ..."
+    )
     job = defs.resolve_job_def("nightly_job")
     instance = dg.DagsterInstance.get()
     checks: dict[str, tuple[bool, str]] = {}
@@ -56,8 +57,11 @@ def main() -> int:
             raise_on_error=False,
         )
         if not result.success:
-            print(f"nightly_job failed for {chunk[0]}..{chunk[-1]} (run {result.run_id}); "
-                  "see the log above or the run in the UI (make dev).", file=sys.stderr)
+            print(
+                f"nightly_job failed for {chunk[0]}..{chunk[-1]} (run {result.run_id}); "
+                "see the log above or the run in the UI (make dev).",
+                file=sys.stderr,
+            )
             return 1
         for check in result.get_asset_check_evaluations():
             ok, _ = checks.get(check.check_name, (True, ""))
@@ -75,7 +79,9 @@ def main() -> int:
     for name, (ok, severity) in checks.items():
         print(f"  check {name}: {'passed in every run' if ok else f'did not pass in some run ({severity})'}")
     print(f"\nDuckDB warehouse: {path}")
-    print(f"  query it:  .venv/bin/python -c \"import duckdb; print(duckdb.connect('{path}', read_only=True).sql('FROM market.ticker_coverage'))\"")
+    print(
+        f"  query it:  .venv/bin/python -c \"import duckdb; print(duckdb.connect('{path}', read_only=True).sql('FROM market.ticker_coverage'))\""
+    )
     print("Dagster UI: make dev, then open http://127.0.0.1:3000 (runs, lineage, checks)")
     return 0
 

@@ -6,7 +6,6 @@ the previous calendar day when that day was an NYSE session; on the night after 
 skips with a reason. Vendors publish end-of-day bars by ~20:00 ET, so 01:30 leaves margin.
 """
 
-
 import datetime as dt
 
 import dagster as dg

@@ -36,7 +36,9 @@ class MarketDataResource(dg.ConfigurableResource):
     )
     parquet_path: str | None = Field(default=None, description="File or folder for the parquet source.")
     csv_path: str | None = Field(default=None, description="File or folder for the csv source.")
-    cache_dir: str | None = Field(default=None, description="HTTP response cache; default $PM_HOME/cache/http.")
+    cache_dir: str | None = Field(
+        default=None, description="HTTP response cache; default $PM_HOME/cache/http."
+    )
     alphavantage_key: str | None = Field(default=None, description="Alpha Vantage API key (use dg.EnvVar).")
     finnhub_key: str | None = Field(default=None, description="Finnhub API key (use dg.EnvVar).")
     alphavantage_url: str = "https://www.alphavantage.co"

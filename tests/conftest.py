@@ -13,7 +13,9 @@ from model_code.market_data.calendar import trading_calendar
 from model_code.market_data.schema import conform_ohlcv
 from model_code.warehouse import Warehouse, apply_ddl
 
-SHARED_PARQUET = Path(__file__).resolve().parents[2] / "shared" / "data" / "us_equities_daily_2015_2019.parquet"
+SHARED_PARQUET = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "us_equities_daily_2015_2019.parquet"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -22,8 +24,14 @@ def isolated_pm_home(tmp_path, monkeypatch):
     home = tmp_path / "pm_home"
     monkeypatch.setenv("PM_HOME", str(home))
     monkeypatch.delenv("PM_DUCKDB_PATH", raising=False)
-    for key in ("PM_SOURCES", "PM_UNIVERSE", "PM_PARQUET_PATH", "PM_CSV_PATH",
-                "PM_ALPHAVANTAGE_KEY", "PM_FINNHUB_KEY"):
+    for key in (
+        "PM_SOURCES",
+        "PM_UNIVERSE",
+        "PM_PARQUET_PATH",
+        "PM_CSV_PATH",
+        "PM_ALPHAVANTAGE_KEY",
+        "PM_FINNHUB_KEY",
+    ):
         monkeypatch.delenv(key, raising=False)
     return home
 
@@ -54,15 +62,17 @@ def clean_bars(tickers=("AAA", "BBB"), start=dt.date(2019, 1, 2), n=30, source="
             step = 1.0 + 0.01 * (((i * 7 + k * 3) % 5) - 2)
             open_ = price
             close = price * step
-            rows.append({
-                "ticker": ticker,
-                "date": dt.date.fromisoformat(str(day)),
-                "open": open_,
-                "high": max(open_, close) * 1.005,
-                "low": min(open_, close) * 0.995,
-                "close": close,
-                "adj_close": close,
-                "volume": 1_000_000.0 + 1000 * i,
-            })
+            rows.append(
+                {
+                    "ticker": ticker,
+                    "date": dt.date.fromisoformat(str(day)),
+                    "open": open_,
+                    "high": max(open_, close) * 1.005,
+                    "low": min(open_, close) * 0.995,
+                    "close": close,
+                    "adj_close": close,
+                    "volume": 1_000_000.0 + 1000 * i,
+                }
+            )
             price = close
     return conform_ohlcv(pl.DataFrame(rows), source=source, origin="test")

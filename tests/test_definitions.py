@@ -14,8 +14,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # A change to the asset graph shows up here in review.
 EXPECTED_SPECS = {
-    "market/universe": {"deps": set(), "group": "market", "kinds": {"duckdb", "python"}, "partitioned": False},
-    "market/ohlcv": {"deps": {"market/universe"}, "group": "market", "kinds": {"duckdb", "polars"}, "partitioned": True},
+    "market/universe": {
+        "deps": set(),
+        "group": "market",
+        "kinds": {"duckdb", "python"},
+        "partitioned": False,
+    },
+    "market/ohlcv": {
+        "deps": {"market/universe"},
+        "group": "market",
+        "kinds": {"duckdb", "polars"},
+        "partitioned": True,
+    },
 }
 
 
@@ -54,9 +64,17 @@ def test_dagster_yaml_limits_the_duckdb_pool_to_one(tmp_path):
 def test_ohlcv_checks_block_on_data_errors_and_warn_on_quality():
     checks = {spec.name: spec for spec in defs.get_assets_def(dg.AssetKey(["market", "ohlcv"])).check_specs}
     assert {n for n, s in checks.items() if s.blocking} == {
-        "ohlcv_schema", "ohlcv_duplicates", "ohlcv_price_consistency", "ohlcv_quarantine_rate"}
+        "ohlcv_schema",
+        "ohlcv_duplicates",
+        "ohlcv_price_consistency",
+        "ohlcv_quarantine_rate",
+    }
     assert {n for n, s in checks.items() if not s.blocking} == {
-        "ohlcv_calendar_gaps", "ohlcv_jumps", "ohlcv_staleness", "ohlcv_volume"}
+        "ohlcv_calendar_gaps",
+        "ohlcv_jumps",
+        "ohlcv_staleness",
+        "ohlcv_volume",
+    }
 
 
 def _tick(day: str) -> dg.ScheduleEvaluationContext:

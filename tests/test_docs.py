@@ -4,8 +4,7 @@ from pathlib import Path
 
 import duckdb
 
-from model_code.validation import QUARANTINE_REASONS
-from model_code.validation import findings
+from model_code.validation import QUARANTINE_REASONS, findings
 from model_code.validation.window_checks import CHECKS
 from model_code.warehouse import apply_ddl
 

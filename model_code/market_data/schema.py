@@ -72,9 +72,7 @@ def conform_ohlcv(frame: pl.DataFrame, *, source: str, origin: str) -> pl.DataFr
 
 def _canonical_name(column: str) -> str:
     key = column.strip().lower().replace(" ", "_").replace("-", "_")
-    return {"adjclose": "adj_close", "adjusted_close": "adj_close", "symbol": "ticker"}.get(
-        key, key
-    )
+    return {"adjclose": "adj_close", "adjusted_close": "adj_close", "symbol": "ticker"}.get(key, key)
 
 
 def _as_date(dtype: pl.DataType) -> pl.Expr:

@@ -47,27 +47,49 @@ def series_findings(
     ordinal = calendar.session_index(series.get_column("date").to_numpy().astype("datetime64[D]"))
     limit = rules.jump_log_return
     adj = pl.coalesce("adj_close", "close")
-    series = series.with_columns(_ord=pl.Series(ordinal, dtype=pl.Int64())).with_columns(
-        _prev_date=pl.col("date").shift(1).over("ticker"),
-        _missing=(pl.col("_ord") - pl.col("_ord").shift(1).over("ticker") - 1),
-        _r_adj=(adj / adj.shift(1)).log().over("ticker"),
-        _r_close=(pl.col("close") / pl.col("close").shift(1)).log().over("ticker"),
-    ).filter(~pl.col("_ctx"))
+    series = (
+        series.with_columns(_ord=pl.Series(ordinal, dtype=pl.Int64()))
+        .with_columns(
+            _prev_date=pl.col("date").shift(1).over("ticker"),
+            _missing=(pl.col("_ord") - pl.col("_ord").shift(1).over("ticker") - 1),
+            _r_adj=(adj / adj.shift(1)).log().over("ticker"),
+            _r_close=(pl.col("close") / pl.col("close").shift(1)).log().over("ticker"),
+        )
+        .filter(~pl.col("_ctx"))
+    )
 
     big_adj = pl.col("_r_adj").abs() > limit
     big_close = pl.col("_r_close").abs() > limit
     fmt = lambda e: e.round(3).cast(pl.String)  # noqa: E731
     kinds = [
         (
-            "calendar_gap", "warn", pl.col("_missing") > 0,
+            "calendar_gap",
+            "warn",
+            pl.col("_missing") > 0,
             pl.format("{} session(s) without a bar since {}", pl.col("_missing"), pl.col("_prev_date")),
         ),
-        ("jump", "warn", big_adj & big_close,
-         pl.format("log return {} (close {}) with no reversal", fmt(pl.col("_r_adj")), fmt(pl.col("_r_close")))),
-        ("adjustment_jump", "warn", big_adj & ~big_close,
-         pl.format("adj_close log return {} while close moved {}", fmt(pl.col("_r_adj")), fmt(pl.col("_r_close")))),
-        ("split", "info", big_close & ~big_adj,
-         pl.format("close ratio {} absorbed by adj_close", fmt(pl.col("_r_close").exp()))),
+        (
+            "jump",
+            "warn",
+            big_adj & big_close,
+            pl.format(
+                "log return {} (close {}) with no reversal", fmt(pl.col("_r_adj")), fmt(pl.col("_r_close"))
+            ),
+        ),
+        (
+            "adjustment_jump",
+            "warn",
+            big_adj & ~big_close,
+            pl.format(
+                "adj_close log return {} while close moved {}", fmt(pl.col("_r_adj")), fmt(pl.col("_r_close"))
+            ),
+        ),
+        (
+            "split",
+            "info",
+            big_close & ~big_adj,
+            pl.format("close ratio {} absorbed by adj_close", fmt(pl.col("_r_close").exp())),
+        ),
         ("zero_volume", "warn", pl.col("volume") == 0, pl.lit("volume is 0")),
     ]
     found = [

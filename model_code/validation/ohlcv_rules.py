@@ -93,21 +93,27 @@ def validate_ohlcv(
     """
     rules = rules or ValidationRules()
     calendar = calendar or trading_calendar()
-    frame = bars if "_unparseable" in bars.columns else bars.with_columns(
-        pl.lit(None, dtype=pl.String()).alias("_unparseable")
+    frame = (
+        bars
+        if "_unparseable" in bars.columns
+        else bars.with_columns(pl.lit(None, dtype=pl.String()).alias("_unparseable"))
     )
     frame = frame.with_row_index("_row")
     checks = _row_checks(frame, rules, calendar)
     flags = [f"_chk_{name}" for name, _ in checks]
-    frame = frame.with_columns([expr.fill_null(False).alias(f) for f, (_, expr) in zip(flags, checks)])
+    frame = frame.with_columns(
+        [expr.fill_null(False).alias(f) for f, (_, expr) in zip(flags, checks, strict=True)]
+    )
     # The first failing rule is the reason; the full list is built only for failing rows.
     frame = frame.with_columns(
-        _reason=pl.coalesce([pl.when(pl.col(f)).then(pl.lit(name)) for f, (name, _) in zip(flags, checks)])
+        _reason=pl.coalesce(
+            [pl.when(pl.col(f)).then(pl.lit(name)) for f, (name, _) in zip(flags, checks, strict=True)]
+        )
     )
     failed = frame.filter(pl.col("_reason").is_not_null()).select(
         "_row",
         _failed=pl.concat_list(
-            [pl.when(pl.col(f)).then(pl.lit(name)) for f, (name, _) in zip(flags, checks)]
+            [pl.when(pl.col(f)).then(pl.lit(name)) for f, (name, _) in zip(flags, checks, strict=True)]
         ).list.drop_nulls(),
     )
     frame = frame.drop(flags).join(failed, on="_row", how="left")
@@ -119,7 +125,9 @@ def validate_ohlcv(
     return ValidationResult(accepted=accepted, quarantined=_quarantine_rows(quarantined), findings=findings)
 
 
-def _row_checks(frame: pl.DataFrame, rules: ValidationRules, calendar: TradingCalendar) -> list[tuple[str, pl.Expr]]:
+def _row_checks(
+    frame: pl.DataFrame, rules: ValidationRules, calendar: TradingCalendar
+) -> list[tuple[str, pl.Expr]]:
     prices = [pl.col(c) for c in PRICE_COLUMNS]
     numeric = [*prices, pl.col("volume")]
     tol = 1.0 + rules.price_tolerance
@@ -166,9 +174,11 @@ def _flag_spikes(frame: pl.DataFrame, rules: ValidationRules, previous: pl.DataF
         clean = pl.concat([context, clean], how="vertical_relaxed")
     price = pl.coalesce("adj_close", "close")
     limit = rules.jump_log_return
-    ret = clean.sort("ticker", "date").with_columns(
-        _r=(price / price.shift(1)).log().over("ticker")
-    ).with_columns(_r_next=pl.col("_r").shift(-1).over("ticker"))
+    ret = (
+        clean.sort("ticker", "date")
+        .with_columns(_r=(price / price.shift(1)).log().over("ticker"))
+        .with_columns(_r_next=pl.col("_r").shift(-1).over("ticker"))
+    )
     spikes = ret.filter(
         (pl.col("_r").abs() > limit)
         & (pl.col("_r_next").abs() > limit)
@@ -208,10 +218,7 @@ def _quarantine_rows(rows: pl.DataFrame) -> pl.DataFrame:
     # Exact repeats of one record get an occurrence number, so the id does not depend on the
     # batch's row order and a re-run of any window writes the same ids.
     keyed = out.select(ident.alias("_id")).with_columns(_n=pl.int_range(pl.len()).over("_id"))
-    ids = [
-        hashlib.sha256(f"{i}|{n}".encode()).hexdigest()[:32]
-        for i, n in keyed.iter_rows()
-    ]
+    ids = [hashlib.sha256(f"{i}|{n}".encode()).hexdigest()[:32] for i, n in keyed.iter_rows()]
     return out.with_columns(quarantine_id=pl.Series(ids, dtype=pl.String())).select(
         "quarantine_id", "ticker", "date", "source", "reason", "detail", *PRICE_COLUMNS, "volume"
     )

@@ -9,7 +9,6 @@ run's bookkeeping grows with the square of its length (measured here: 1 year in 
 See docs/architecture.md.
 """
 
-
 import dagster as dg
 
 from model_code.market_data.ingestion import IngestionReport, ingest_window
@@ -70,14 +69,21 @@ def ohlcv(
         last = dict(wh.query("@ohlcv_last_dates", [end]).iter_rows())
     stale = stale_tickers(last, end, max_sessions=config.stale_after_sessions)
     verdicts = window_verdicts(
-        report, stored, stale,
+        report,
+        stored,
+        stale,
         max_quarantine_fraction=config.max_quarantine_fraction,
         stale_after_sessions=config.stale_after_sessions,
         as_of=end,
     )
     context.log.info(
         "ohlcv %s..%s: %d received, %d written, %d quarantined, %d tickers failed",
-        start, end, report.rows_received, report.rows_written, report.rows_quarantined, len(report.failures),
+        start,
+        end,
+        report.rows_received,
+        report.rows_written,
+        report.rows_quarantined,
+        len(report.failures),
     )
     return dg.MaterializeResult(
         metadata=_ohlcv_metadata(report, stored),

@@ -1,6 +1,5 @@
 """Asset ``market/universe``: the tickers the platform tracks (configuration made visible)."""
 
-
 import datetime as dt
 
 import dagster as dg
@@ -34,7 +33,12 @@ def universe(
             "active": [True] * len(members),
             "updated_at": [now] * len(members),
         },
-        schema={"ticker": pl.String, "pinned_source": pl.String, "active": pl.Boolean, "updated_at": pl.Datetime("us")},
+        schema={
+            "ticker": pl.String,
+            "pinned_source": pl.String,
+            "active": pl.Boolean,
+            "updated_at": pl.Datetime("us"),
+        },
     )
     with warehouse.open() as wh, wh.transaction():
         wh.execute(

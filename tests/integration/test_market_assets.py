@@ -20,7 +20,10 @@ def _resources(db, **market) -> dict:
 def _run(resources, *, start: str, end: str | None = None, raise_on_error: bool = True):
     tags = {ASSET_PARTITION_RANGE_START_TAG: start, ASSET_PARTITION_RANGE_END_TAG: end} if end else {}
     return dg.materialize(
-        market_assets, resources=resources, partition_key=None if end else start, tags=tags,
+        market_assets,
+        resources=resources,
+        partition_key=None if end else start,
+        tags=tags,
         raise_on_error=raise_on_error,
     )
 
@@ -39,7 +42,9 @@ def test_bundled_range_materializes_every_ticker_and_rerun_adds_no_rows(tmp_path
     resources = _resources(db)
     result = _run(resources, start="2018-12-17", end="2018-12-31")
     assert result.success
-    stored = _query(db, "SELECT ticker, count(*) n, min(date) lo, max(date) hi FROM market.ohlcv GROUP BY ticker")
+    stored = _query(
+        db, "SELECT ticker, count(*) n, min(date) lo, max(date) hi FROM market.ohlcv GROUP BY ticker"
+    )
     assert stored.height == 23
     assert set(stored["n"]) == {10}  # 10 sessions: Dec 24 half day counts, Dec 25 holiday doesn't
     meta = result.asset_materializations_for_node("market__ohlcv")[0].metadata
@@ -71,8 +76,11 @@ def test_faulty_batch_is_quarantined_and_stored_history_is_untouched(tmp_path):
     clean = clean_bars(tickers=("AAA", "BBB"), start=dt.date(2019, 1, 2), n=10)
     good = tmp_path / "good.parquet"
     clean.drop("_unparseable", "source").write_parquet(good)
-    assert _run(_resources(db, fallback_order=["parquet"], parquet_path=str(good)),
-                start="2019-01-02", end="2019-01-15").success
+    assert _run(
+        _resources(db, fallback_order=["parquet"], parquet_path=str(good)),
+        start="2019-01-02",
+        end="2019-01-15",
+    ).success
     before = _query(db, "SELECT * EXCLUDE (ingested_at) FROM market.ohlcv ORDER BY ticker, date")
 
     # The same keys arrive again, now broken: high below close, a zero price, a duplicate.
@@ -82,8 +90,12 @@ def test_faulty_batch_is_quarantined_and_stored_history_is_untouched(tmp_path):
     )
     bad = tmp_path / "bad.parquet"
     bad_rows.write_parquet(bad)
-    result = _run(_resources(db, fallback_order=["parquet"], parquet_path=str(bad)),
-                  start="2019-01-02", end="2019-01-15", raise_on_error=False)
+    result = _run(
+        _resources(db, fallback_order=["parquet"], parquet_path=str(bad)),
+        start="2019-01-02",
+        end="2019-01-15",
+        raise_on_error=False,
+    )
     after = _query(db, "SELECT * EXCLUDE (ingested_at) FROM market.ohlcv ORDER BY ticker, date")
     assert after.equals(before)
     reasons = dict(_query(db, "SELECT reason, count(*) n FROM market.quarantine GROUP BY reason").iter_rows())
@@ -98,8 +110,12 @@ def test_a_source_that_fails_outright_fails_the_run_with_its_reason(tmp_path):
     db = tmp_path / "wh.duckdb"
     universe = tmp_path / "universe.yaml"
     universe.write_text("tickers: [AAA]\n")
-    resources = _resources(db, fallback_order=["parquet"], parquet_path=str(tmp_path / "missing.parquet"),
-                           universe_path=str(universe))
+    resources = _resources(
+        db,
+        fallback_order=["parquet"],
+        parquet_path=str(tmp_path / "missing.parquet"),
+        universe_path=str(universe),
+    )
     result = _run(resources, start="2019-01-02", raise_on_error=False)
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)

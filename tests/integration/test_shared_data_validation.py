@@ -18,7 +18,9 @@ from model_code.market_data.sources.registry import SourceSettings, build_chain
 ROWS_IN_FILE = 497_319
 
 
-def test_shared_parquet_faults_are_quarantined_with_reasons_and_every_other_row_kept(shared_parquet, warehouse):
+def test_shared_parquet_faults_are_quarantined_with_reasons_and_every_other_row_kept(
+    shared_parquet, warehouse
+):
     tickers = pl.read_parquet(shared_parquet, columns=["ticker"])["ticker"].unique().sort().to_list()
     assert len(tickers) == 402
     chain = build_chain(["parquet"], SourceSettings(parquet_path=str(shared_parquet)))
@@ -34,9 +36,11 @@ def test_shared_parquet_faults_are_quarantined_with_reasons_and_every_other_row_
     assert warehouse.count("market.quarantine") == 182
     assert warehouse.count("market.ohlcv") == ROWS_IN_FILE - 182
 
-    by_ticker = dict(warehouse.query(
-        "SELECT ticker, count(*) FROM market.quarantine WHERE reason = 'price_below_minimum' GROUP BY ticker"
-    ).iter_rows())
+    by_ticker = dict(
+        warehouse.query(
+            "SELECT ticker, count(*) FROM market.quarantine WHERE reason = 'price_below_minimum' GROUP BY ticker"
+        ).iter_rows()
+    )
     assert by_ticker == {"BHF": 108, "SCG": 69}
     ohlc = warehouse.query(
         "SELECT ticker, date, reason FROM market.quarantine WHERE reason <> 'price_below_minimum' ORDER BY ticker, date"

@@ -4,7 +4,7 @@ import polars as pl
 import pytest
 
 from model_code.market_data.schema import OhlcvSchemaError
-from model_code.market_data.sources import SourceConfigError, SourceError, SourceBatch
+from model_code.market_data.sources import SourceBatch, SourceConfigError, SourceError
 from model_code.market_data.sources.bundled import BundledSource
 from model_code.market_data.sources.fallback import FallbackChain
 from model_code.market_data.sources.files import CsvSource, ParquetSource
@@ -46,7 +46,9 @@ def test_file_sources_filter_tickers_and_window(tmp_path, fmt):
     src = ParquetSource(path) if fmt == "parquet" else CsvSource(path)
     batch = src.fetch(["AAA", "ZZZ"], dt.date(2019, 1, 10), dt.date(2019, 1, 20))
     assert set(batch.bars["ticker"]) == {"AAA"}
-    assert batch.bars["date"].min() >= dt.date(2019, 1, 10) and batch.bars["date"].max() <= dt.date(2019, 1, 20)
+    assert batch.bars["date"].min() >= dt.date(2019, 1, 10) and batch.bars["date"].max() <= dt.date(
+        2019, 1, 20
+    )
     assert batch.bars.height == 7  # sessions Jan 10-18 (Jan 21 is MLK day, outside anyway)
     assert "ZZZ" in batch.missing and set(batch.bars["source"]) == {fmt}
     assert src.list_tickers() == ["AAA", "BBB"]
@@ -99,7 +101,9 @@ def test_fallback_first_source_that_answers_wins_per_ticker():
     assert result.served_by == {"AAA": "first", "BBB": "second"}
     assert second.asked == [["BBB", "CCC"]]
     assert dict(result.bars.group_by("ticker").agg(pl.col("source").first()).iter_rows()) == {
-        "AAA": "first", "BBB": "second"}
+        "AAA": "first",
+        "BBB": "second",
+    }
     assert result.failures == {"CCC": ["first: unknown ticker", "second: unknown ticker"]}
 
 

@@ -84,8 +84,10 @@ def test_one_bar_spike_that_reverts_is_quarantined_but_a_lasting_jump_is_only_a_
 
     # A lasting level change (everything from row 10 on is 3x): kept, reported as a jump.
     lasting = bars.with_columns(
-        [pl.when(pl.int_range(pl.len()) >= 10).then(pl.col(c) * 3).otherwise(pl.col(c)).alias(c)
-         for c in ("open", "high", "low", "close", "adj_close")]
+        [
+            pl.when(pl.int_range(pl.len()) >= 10).then(pl.col(c) * 3).otherwise(pl.col(c)).alias(c)
+            for c in ("open", "high", "low", "close", "adj_close")
+        ]
     )
     result = validate_ohlcv(lasting)
     assert result.quarantined.height == 0
@@ -95,8 +97,10 @@ def test_one_bar_spike_that_reverts_is_quarantined_but_a_lasting_jump_is_only_a_
 def test_split_absorbed_by_adj_close_is_reported_as_split_not_rejected():
     bars = clean_bars(tickers=("AAA",))
     split = bars.with_columns(
-        [pl.when(pl.int_range(pl.len()) >= 10).then(pl.col(c) / 2).otherwise(pl.col(c)).alias(c)
-         for c in ("open", "high", "low", "close")]
+        [
+            pl.when(pl.int_range(pl.len()) >= 10).then(pl.col(c) / 2).otherwise(pl.col(c)).alias(c)
+            for c in ("open", "high", "low", "close")
+        ]
     )
     result = validate_ohlcv(split)
     assert result.quarantined.height == 0
@@ -108,7 +112,9 @@ def test_split_absorbed_by_adj_close_is_reported_as_split_not_rejected():
 def test_bad_adjustment_is_reported():
     bars = clean_bars(tickers=("AAA",))
     bad = bars.with_columns(
-        adj_close=pl.when(pl.int_range(pl.len()) >= 10).then(pl.col("adj_close") * 2).otherwise(pl.col("adj_close"))
+        adj_close=pl.when(pl.int_range(pl.len()) >= 10)
+        .then(pl.col("adj_close") * 2)
+        .otherwise(pl.col("adj_close"))
     )
     assert validate_ohlcv(bad).finding_counts() == {"adjustment_jump": 1}
 
@@ -127,8 +133,10 @@ def test_calendar_gap_and_zero_volume_are_findings_and_rows_are_kept():
 
 def test_previous_stored_bar_gives_the_first_bar_of_a_batch_its_context():
     bars = clean_bars(tickers=("AAA",))
-    previous = bars[:1].select("ticker", "date", "close", "adj_close").with_columns(
-        close=pl.col("close") / 3, adj_close=pl.col("adj_close") / 3
+    previous = (
+        bars[:1]
+        .select("ticker", "date", "close", "adj_close")
+        .with_columns(close=pl.col("close") / 3, adj_close=pl.col("adj_close") / 3)
     )
     result = validate_ohlcv(bars[1:], previous=previous)
     assert result.finding_counts() == {"jump": 1}
@@ -144,7 +152,10 @@ def test_close_only_series_pass_without_fabricated_ohlc():
 
 def test_min_price_threshold_is_configurable():
     bars = _with(clean_bars(), 2, low=0.5, open=0.6, close=0.7, adj_close=0.7)
-    assert validate_ohlcv(bars, rules=ValidationRules(min_price=1.0)).quarantine_counts()["price_below_minimum"] == 1
+    assert (
+        validate_ohlcv(bars, rules=ValidationRules(min_price=1.0)).quarantine_counts()["price_below_minimum"]
+        == 1
+    )
 
 
 def test_every_row_lands_in_exactly_one_output_and_quarantine_ids_are_stable():

@@ -11,16 +11,30 @@ NOW = dt.datetime(2024, 1, 2, 12, 0)
 def _bars(closes: list[float], ticker: str = "AAA") -> pl.DataFrame:
     days = [dt.date(2019, 1, 2) + dt.timedelta(days=i) for i in range(len(closes))]
     return pl.DataFrame(
-        {"ticker": [ticker] * len(closes), "date": days, "close": closes, "source": ["t"] * len(closes),
-         "ingested_at": [NOW] * len(closes)}
+        {
+            "ticker": [ticker] * len(closes),
+            "date": days,
+            "close": closes,
+            "source": ["t"] * len(closes),
+            "ingested_at": [NOW] * len(closes),
+        }
     )
 
 
 def test_ddl_is_idempotent_and_creates_every_layer(warehouse):
     apply_ddl(warehouse.conn)
     schemas = set(warehouse.query("SELECT schema_name FROM information_schema.schemata")["schema_name"])
-    assert {"market", "features", "forecasts", "models", "signals", "portfolio", "backtest", "paper",
-            "monitoring"} <= schemas
+    assert {
+        "market",
+        "features",
+        "forecasts",
+        "models",
+        "signals",
+        "portfolio",
+        "backtest",
+        "paper",
+        "monitoring",
+    } <= schemas
 
 
 def test_upsert_twice_writes_no_duplicates_and_updates_values(warehouse):
@@ -36,7 +50,8 @@ def test_a_failing_batch_changes_nothing(warehouse):
     with pytest.raises(WarehouseError, match="market.ohlcv: upsert of 3 rows failed"):
         warehouse.upsert("market.ohlcv", bad, ["ticker", "date"])
     assert warehouse.query("SELECT ticker, close FROM market.ohlcv ORDER BY date").rows() == [
-        ("AAA", 1.0), ("AAA", 2.0)
+        ("AAA", 1.0),
+        ("AAA", 2.0),
     ]
 
 

@@ -106,8 +106,7 @@ class AlphaVantageSource:
             raise MalformedResponse(f"{SOURCE_NAME}: expected a JSON object for {ticker}")
         if "Error Message" in body:
             raise TickerNotFound(
-                f"{SOURCE_NAME}: unknown ticker {ticker} "
-                f"({self.client.redact(str(body['Error Message']))})"
+                f"{SOURCE_NAME}: unknown ticker {ticker} ({self.client.redact(str(body['Error Message']))})"
             )
         notice = str(body.get("Note") or body.get("Information") or "")
         if notice and SERIES_KEY not in body:
@@ -118,8 +117,7 @@ class AlphaVantageSource:
         series = body.get(SERIES_KEY)
         if not isinstance(series, dict) or not all(isinstance(v, dict) for v in series.values()):
             raise MalformedResponse(
-                f"{SOURCE_NAME}: no {SERIES_KEY!r} object for {ticker}; "
-                f"got keys {sorted(body)[:5]}"
+                f"{SOURCE_NAME}: no {SERIES_KEY!r} object for {ticker}; got keys {sorted(body)[:5]}"
             )
         return series
 

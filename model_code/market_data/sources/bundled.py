@@ -45,8 +45,10 @@ def bundled_bars() -> pl.DataFrame:
 
 
 def _close_only(prices: pd.DataFrame) -> pd.DataFrame:
-    long = prices.rename_axis("date").reset_index().melt(
-        id_vars="date", var_name="ticker", value_name="adj_close"
+    long = (
+        prices.rename_axis("date")
+        .reset_index()
+        .melt(id_vars="date", var_name="ticker", value_name="adj_close")
     )
     long["close"] = long["adj_close"]
     return long.dropna(subset=["adj_close"])

@@ -50,8 +50,7 @@ class FallbackChain:
                 reasons[ticker].append(f"pinned to source {pin!r}, which is not in the fallback order")
         for source in self.sources:
             ask = [
-                t for t in tickers
-                if t not in served_by and self.pinned.get(t, source.name) == source.name
+                t for t in tickers if t not in served_by and self.pinned.get(t, source.name) == source.name
             ]
             if not ask:
                 continue

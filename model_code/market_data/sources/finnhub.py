@@ -93,9 +93,9 @@ class FinnhubSource:
             schema_overrides={"timestamp": pl.Int64()},
             strict=False,
         )
-        raw = raw.with_columns(
-            pl.from_epoch("timestamp", time_unit="s").dt.date().alias("date")
-        ).drop("timestamp")
+        raw = raw.with_columns(pl.from_epoch("timestamp", time_unit="s").dt.date().alias("date")).drop(
+            "timestamp"
+        )
         return conform_ohlcv(raw, source=SOURCE_NAME, origin=f"{SOURCE_NAME} {ticker}")
 
 

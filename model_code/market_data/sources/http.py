@@ -216,12 +216,19 @@ class HttpClient:
                     f"{self.source}: {problem}; asked to retry after {retry_after:g} s, more than "
                     f"the {cap:g} s backoff cap ({shown})"
                 )
-            delay = retry_after if retry_after is not None else min(
-                self.policy.backoff_s * 2 ** (attempt - 1), cap
+            delay = (
+                retry_after
+                if retry_after is not None
+                else min(self.policy.backoff_s * 2 ** (attempt - 1), cap)
             )
             log.warning(
                 "%s: %s; retry %d of %d in %.1f s (%s)",
-                self.source, problem, attempt, attempts - 1, delay, shown,
+                self.source,
+                problem,
+                attempt,
+                attempts - 1,
+                delay,
+                shown,
             )
             self._sleep(delay)
         raise SourceUnavailable(f"{self.source}: {problem} after {attempts} attempts ({shown})")
@@ -234,9 +241,7 @@ class HttpClient:
                 f"include this endpoint ({shown}): {self._snippet(response.text)}"
             )
         if status >= 400:
-            raise SourceError(
-                f"{self.source}: HTTP {status} ({shown}): {self._snippet(response.text)}"
-            )
+            raise SourceError(f"{self.source}: HTTP {status} ({shown}): {self._snippet(response.text)}")
         try:
             return json.loads(response.text)
         except ValueError as exc:

@@ -77,8 +77,15 @@ from model_code.settings import pm_home
 
 SOURCE_NAME = "yfinance"
 CHART_PATH = "/v8/finance/chart/"
-COLUMNS = {"Date": "date", "Open": "open", "High": "high", "Low": "low", "Close": "close",
-           "Adj Close": "adj_close", "Volume": "volume"}
+COLUMNS = {
+    "Date": "date",
+    "Open": "open",
+    "High": "high",
+    "Low": "low",
+    "Close": "close",
+    "Adj Close": "adj_close",
+    "Volume": "volume",
+}
 YF_CACHE_FOLDER = "py-yfinance"  # the folder name yfinance itself uses
 
 # yfinance 1.7's cache objects: (private manager class, attribute holding the object). A name
@@ -265,9 +272,7 @@ class YFinanceSource:
             # reads it from; there is no public accessor.
             price_history = getattr(handle, "_price_history", None)
             said = getattr(price_history, "_last_error", None) or "no rows returned"
-            raise TickerNotFound(
-                f"{SOURCE_NAME}: no bars for {ticker} between {start} and {end} ({said})"
-            )
+            raise TickerNotFound(f"{SOURCE_NAME}: no bars for {ticker} between {start} and {end} ({said})")
         return _frame(ticker, history)
 
 
