@@ -26,6 +26,18 @@ EXPECTED_SPECS = {
         "kinds": {"duckdb", "polars"},
         "partitioned": True,
     },
+    "features/daily": {
+        "deps": {"market/ohlcv"},
+        "group": "features",
+        "kinds": {"duckdb", "polars"},
+        "partitioned": True,
+    },
+    "features/targets": {
+        "deps": {"market/ohlcv"},
+        "group": "features",
+        "kinds": {"duckdb", "polars"},
+        "partitioned": True,
+    },
 }
 
 

@@ -11,13 +11,13 @@ from model_code.warehouse import apply_ddl
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
-def test_data_model_documents_every_market_table_and_column():
+def test_data_model_documents_every_table_and_column():
     text = (DOCS / "data_model.md").read_text()
     conn = duckdb.connect()
     apply_ddl(conn)
     columns = conn.execute(
         "SELECT table_schema || '.' || table_name, column_name FROM information_schema.columns "
-        "WHERE table_schema = 'market'"
+        "WHERE table_schema IN ('market', 'features')"
     ).fetchall()
     for table, column in columns:
         assert table in text, f"{table} missing from docs/data_model.md"

@@ -6,6 +6,12 @@ feature set by a careless join. No Dagster imports here.
 """
 
 from model_code.features.daily import FEATURE_COLUMNS, build_daily_features
-from model_code.features.targets import build_targets, target_columns
+from model_code.features.targets import build_targets, target_columns, targets_resolved_in
 
-__all__ = ["FEATURE_COLUMNS", "build_daily_features", "build_targets", "target_columns"]
+__all__ = [
+    "FEATURE_COLUMNS",
+    "build_daily_features",
+    "build_targets",
+    "target_columns",
+    "targets_resolved_in",
+]

@@ -78,3 +78,14 @@ def build_targets(
         for h in horizons
     )
     return frame.select(*KEYS, *target_columns(horizons))
+
+
+def targets_resolved_in(targets: pl.DataFrame, start, end) -> pl.DataFrame:
+    """Rows of ``targets`` dated in ``[start, end]`` or with a horizon that closed in it.
+
+    A partition covering ``[start, end]`` writes exactly these: new rows (targets still NULL)
+    and older rows whose ``fwd_ret_{h}`` became known inside the window.
+    """
+    horizons = [int(c.removeprefix("target_date_")) for c in targets.columns if c.startswith("target_date_")]
+    closed = [pl.col(f"target_date_{h}").is_between(start, end) for h in horizons]
+    return targets.filter(pl.col("date").is_between(start, end) | pl.any_horizontal(closed))

@@ -76,11 +76,15 @@ class Warehouse:
         finally:
             self._depth = 0
 
-    def upsert(self, table: str, frame: pl.DataFrame, keys: Sequence[str]) -> int:
+    def upsert(
+        self, table: str, frame: pl.DataFrame, keys: Sequence[str], *, keep_known: bool = False
+    ) -> int:
         """Insert ``frame`` into ``table``, updating rows whose ``keys`` already exist.
 
         Columns are matched by name; table columns absent from ``frame`` keep their stored
-        value on update (or their default on insert). Returns the number of rows written.
+        value on update (or their default on insert). With ``keep_known``, a NULL in ``frame``
+        never replaces a stored value (for facts that only ever become known, like realized
+        targets). Returns the number of rows written.
 
         Raises:
             WarehouseError: the write failed (constraint, type); nothing was changed.
@@ -95,7 +99,9 @@ class Warehouse:
             )
         cols = frame.columns
         updates = [c for c in cols if c not in keys]
-        set_clause = ", ".join(f'"{c}" = excluded."{c}"' for c in updates)
+        new = 'coalesce(excluded."{c}", {t}."{c}")' if keep_known else 'excluded."{c}"'
+        short = table.split(".")[-1]
+        set_clause = ", ".join(f'"{c}" = ' + new.format(c=c, t=short) for c in updates)
         conflict = f"DO UPDATE SET {set_clause}" if updates else "DO NOTHING"
         col_list = ", ".join(f'"{c}"' for c in cols)
         key_list = ", ".join(f'"{k}"' for k in keys)

@@ -73,3 +73,12 @@ def test_named_queries_are_read_from_sql_folder(warehouse):
     warehouse.upsert("market.ohlcv", _bars([1.0, 2.0, 3.0]), ["ticker", "date"])
     last = warehouse.query("@ohlcv_last_bar_before", [dt.date(2019, 1, 4)])
     assert last.rows() == [("AAA", dt.date(2019, 1, 3), 2.0, None)]
+
+
+def test_keep_known_never_replaces_a_stored_value_with_null(warehouse):
+    warehouse.upsert("market.ohlcv", _bars([1.0]).with_columns(adj_close=pl.lit(0.9)), ["ticker", "date"])
+    later = _bars([1.1]).with_columns(adj_close=pl.lit(None, dtype=pl.Float64))
+    warehouse.upsert("market.ohlcv", later, ["ticker", "date"], keep_known=True)
+    assert warehouse.query("SELECT close, adj_close FROM market.ohlcv").rows() == [(1.1, 0.9)]
+    warehouse.upsert("market.ohlcv", later, ["ticker", "date"])
+    assert warehouse.query("SELECT close, adj_close FROM market.ohlcv").rows() == [(1.1, None)]
