@@ -12,6 +12,7 @@ import datetime as dt
 import os
 import sys
 import time
+import warnings
 
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
@@ -20,9 +21,13 @@ from model_code.market_data.calendar import trading_calendar
 from model_code.market_data.sources.bundled import bundled_bars
 from model_code.settings import duckdb_path
 from model_code.warehouse import Warehouse
-from pm_assets.market.ohlcv import MAX_PARTITIONS_PER_RUN
-from pm_assets.partitions import trading_days
-from pm_definitions.definitions import defs
+
+# backfill_policy is a Dagster beta parameter we use on purpose; keep the demo's output clean.
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+
+from pm_assets.market.ohlcv import MAX_PARTITIONS_PER_RUN  # noqa: E402
+from pm_assets.partitions import trading_days  # noqa: E402
+from pm_definitions.definitions import defs  # noqa: E402
 
 # Five years cover every bundled ticker (^GSPC/^IXIC end in 2018) and keep the demo to a
 # couple of minutes; PM_DEMO_START=1990-01-02 loads the whole bundled history (~66 runs).
@@ -74,8 +79,13 @@ def main() -> int:
         wh = Warehouse(conn)
         coverage = wh.query("SELECT * FROM market.ticker_coverage ORDER BY ticker")
         quarantined = wh.count("market.quarantine")
+        features = wh.count("features.daily")
+        targets = wh.count("features.targets")
     print(coverage)
-    print(f"\n{coverage['n_bars'].sum()} bars for {coverage.height} tickers; {quarantined} rows quarantined.")
+    print(
+        f"\n{coverage['n_bars'].sum()} bars for {coverage.height} tickers; {quarantined} rows quarantined; "
+        f"{features} feature rows; {targets} target rows."
+    )
     for name, (ok, severity) in checks.items():
         print(f"  check {name}: {'passed in every run' if ok else f'did not pass in some run ({severity})'}")
     print(f"\nDuckDB warehouse: {path}")
