@@ -30,7 +30,7 @@ dagster-home:
 demo: install dagster-home
 	$(BIN)/python -m pm_jobs.demo
 
-check-defs: install
+check-defs: install dagster-home
 	$(BIN)/dg check defs
 
 test: install check-defs
