@@ -1,0 +1,169 @@
+"""GARCH-family volatility forecasters (``arch``) with Student-t errors and a constant mean.
+
+Scaling: models are fitted on returns in *percent* (``100 * log return``). arch's optimizer
+(SLSQP), its starting values and tolerances assume data with variance of order 1-1000; raw
+daily log returns have variance ~1e-4 (``omega`` ~1e-6), which triggers arch's
+``DataScaleWarning`` and poor convergence. Forecasts are scaled back (mean / 100, variance /
+1e4), so :class:`Forecast` is in log-return units; the fitted ``params`` stay in percent units.
+
+Cumulative forecast for ``h`` sessions: mean ``h * mu``; with a constant mean the shocks are
+martingale differences, so the variance is exactly the sum of the 1..h step conditional
+variance forecasts and ``vol_forecast = sqrt(sum)``. GARCH and GJR use arch's analytic
+multi-step variances; EGARCH has none beyond one step, so it uses ``method="simulation"``
+with a seeded Student-t generator. Intervals: ``mean +/- t_nu quantile (scaled to unit
+variance) * h-step std``. Exact for ``h = 1``; for ``h > 1`` the sum of shocks is closer to
+normal than to ``t_nu`` (CLT), so the t quantile is slightly conservative at 95 %.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import stats
+
+from model_code.forecasting.base import (
+    HORIZONS,
+    FitDiagnostics,
+    FitFailed,
+    Forecast,
+    captured_fit,
+    clean_returns,
+)
+
+MIN_OBS = 250
+SCALE = 100.0  # log return -> percent
+VARIANTS: dict[str, dict[str, object]] = {
+    "garch": {"vol": "GARCH", "p": 1, "o": 0, "q": 1},
+    "gjr": {"vol": "GARCH", "p": 1, "o": 1, "q": 1},
+    "egarch": {"vol": "EGARCH", "p": 1, "o": 1, "q": 1},
+}
+
+
+def _check_horizons(horizons: Sequence[int]) -> list[int]:
+    out = [int(h) for h in horizons]
+    if not out or min(out) < 1:
+        raise ValueError(f"horizons must be positive integers, got {list(horizons)}")
+    return out
+
+
+class Garch:
+    """``variant``: ``"garch"`` GARCH(1,1), ``"gjr"`` GJR-GARCH(1,1,1) or ``"egarch"``
+    EGARCH(1,1) (Nelson's, with the sign term, arch ``o=1``); constant mean, Student-t errors.
+
+    ``simulations`` / ``seed`` drive the EGARCH multi-step simulation (deterministic per seed).
+    """
+
+    def __init__(self, variant: str = "garch", simulations: int = 1000, seed: int = 20240601) -> None:
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}")
+        self.variant, self.name = variant, variant
+        self.simulations, self.seed = simulations, seed
+        self.result_ = None
+        self.params_: dict[str, float] = {}
+        self.nfev_: int = 0
+        self.forecast_warnings_: int = 0
+
+    def _model(self, scaled: np.ndarray):
+        from arch import arch_model
+
+        return arch_model(scaled, mean="Constant", dist="t", rescale=False, **VARIANTS[self.variant])
+
+    def fit(self, returns: np.ndarray, warm_start: Mapping[str, float] | None = None) -> FitDiagnostics:
+        """Fit by ML on ``100 * returns``. ``warm_start``: a previous fit's :attr:`params_`
+        (percent units) used as ``starting_values``; ignored (noted) if its names differ."""
+        arr = clean_returns(returns, MIN_OBS, self.name)
+        diag = FitDiagnostics(model=self.name, n_obs=int(arr.size))
+        self.result_ = None
+        model = self._model(arr * SCALE)
+        names = list(model._all_parameter_names())
+        start = None
+        if warm_start is not None:
+            if set(names) <= set(warm_start) and all(math.isfinite(float(warm_start[k])) for k in names):
+                start = np.array([float(warm_start[k]) for k in names])
+            else:
+                diag.notes = f"warm start ignored: expected parameters {names}"
+        with captured_fit(diag):
+            try:
+                res = model.fit(disp="off", starting_values=start, show_warning=True)
+            except Exception as exc:  # arch raises ValueError / LinAlgError on degenerate data
+                raise FitFailed(f"{self.name}: fit raised {type(exc).__name__}: {exc}") from exc
+        if int(res.convergence_flag) != 0:
+            diag.converged = False
+            raise FitFailed(f"{self.name}: optimizer did not converge (flag {res.convergence_flag})")
+        params = {str(k): float(v) for k, v in res.params.items()}
+        if not all(math.isfinite(v) for v in params.values()):
+            raise FitFailed(f"{self.name}: non-finite parameters {params}")
+        opt = res.optimization_result
+        self.result_, self.params_, self.nfev_ = res, params, int(getattr(opt, "nfev", 0))
+        diag.params = {**params, "nfev": self.nfev_, "nit": int(getattr(opt, "nit", 0)),
+                       "warm_start": start is not None, "scale": SCALE}
+        return diag
+
+    def _step_variances(self, hmax: int) -> np.ndarray:
+        """Conditional variance forecasts for steps 1..hmax, percent**2."""
+        assert self.result_ is not None
+        if self.variant == "egarch" and hmax > 1:
+            nu = self.params_["nu"]
+            gen = np.random.default_rng(self.seed)
+            unit = math.sqrt((nu - 2.0) / nu)
+
+            def draw(size: int | tuple[int, ...]) -> np.ndarray:
+                return gen.standard_t(nu, size) * unit
+
+            fc = self.result_.forecast(horizon=hmax, method="simulation", simulations=self.simulations,
+                                       rng=draw, reindex=False)
+        else:
+            fc = self.result_.forecast(horizon=hmax, reindex=False)
+        return np.asarray(fc.variance.values[-1], dtype=np.float64)
+
+    def forecast(self, horizons: Sequence[int] = HORIZONS) -> list[Forecast]:
+        """Cumulative log-return forecasts; ``vol_forecast`` = std of the h-step sum (log units)."""
+        if self.result_ is None:
+            raise FitFailed(f"{self.name}: forecast() called before a successful fit()")
+        hs = _check_horizons(horizons)
+        diag_warn = FitDiagnostics(model=self.name, n_obs=0)
+        with captured_fit(diag_warn):
+            cum_var = np.cumsum(self._step_variances(max(hs))) / SCALE**2
+        self.forecast_warnings_ = diag_warn.warnings
+        nu = self.params_["nu"]
+        unit = math.sqrt((nu - 2.0) / nu)
+        t80, t95 = stats.t.ppf(0.90, nu) * unit, stats.t.ppf(0.975, nu) * unit
+        mu = self.params_["mu"] / SCALE
+        out = []
+        for h in hs:
+            std, mean = math.sqrt(cum_var[h - 1]), mu * h
+            if not (math.isfinite(std) and std > 0):
+                raise FitFailed(f"{self.name}: invalid variance forecast at horizon {h}")
+            out.append(Forecast(self.name, h, mean, mean - t80 * std, mean + t80 * std,
+                                mean - t95 * std, mean + t95 * std, vol_forecast=std))
+        return out
+
+
+@dataclass
+class DefaultGarchResult:
+    """Outcome of :func:`library_default_garch` (a benchmark reference, log-return units)."""
+
+    params: dict[str, float]
+    convergence_flag: int
+    vol_by_horizon: dict[int, float]
+    warnings: int
+    warning_messages: list[str] = field(default_factory=list)
+
+
+def library_default_garch(returns: np.ndarray, horizons: Sequence[int] = HORIZONS) -> DefaultGarchResult:
+    """The "library-default way": ``arch_model(returns)`` (constant mean, GARCH(1,1), normal,
+    raw units), cold ``fit(disp="off")`` and analytic ``forecast``. Warnings are counted."""
+    from arch import arch_model
+
+    arr = clean_returns(returns, MIN_OBS, "garch_default")
+    diag = FitDiagnostics(model="garch_default", n_obs=int(arr.size))
+    hs = _check_horizons(horizons)
+    with captured_fit(diag):
+        res = arch_model(arr).fit(disp="off")
+        cum = np.cumsum(res.forecast(horizon=max(hs), reindex=False).variance.values[-1])
+    return DefaultGarchResult({str(k): float(v) for k, v in res.params.items()}, int(res.convergence_flag),
+                              {h: float(math.sqrt(cum[h - 1])) for h in hs}, diag.warnings,
+                              diag.warning_messages)
