@@ -3,13 +3,14 @@
 import dagster as dg
 
 from pm_assets.features import feature_assets
+from pm_assets.forecasts import forecast_assets
 from pm_assets.market import market_assets
 from pm_jobs import nightly_job, nightly_schedule
 from pm_resources import build_resources
 from pm_sensors import all_sensors
 
 defs = dg.Definitions(
-    assets=[*market_assets, *feature_assets],
+    assets=[*market_assets, *feature_assets, *forecast_assets],
     jobs=[nightly_job],
     schedules=[nightly_schedule],
     sensors=all_sensors,

@@ -32,6 +32,12 @@ from pm_definitions.definitions import defs  # noqa: E402
 # Five years cover every bundled ticker (^GSPC/^IXIC end in 2018) and keep the demo to a
 # couple of minutes; PM_DEMO_START=1990-01-02 loads the whole bundled history (~66 runs).
 DEFAULT_DEMO_START = "2018-01-02"
+HISTORY_ASSETS = [
+    dg.AssetKey(["market", "universe"]),
+    dg.AssetKey(["market", "ohlcv"]),
+    dg.AssetKey(["features", "daily"]),
+    dg.AssetKey(["features", "targets"]),
+]
 
 
 def demo_range() -> tuple[str, str]:
@@ -53,12 +59,16 @@ def main() -> int:
     job = defs.resolve_job_def("nightly_job")
     instance = dg.DagsterInstance.get()
     checks: dict[str, tuple[bool, str]] = {}
-    for chunk in chunks:
+    # History: bars, features and targets for every session. Forecasts are a nightly product
+    # (a full refit of every model per as_of), so they run once, for the last session.
+    plan = [(chunk, HISTORY_ASSETS) for chunk in chunks] + [([keys[-1]], None)]
+    for chunk, selection in plan:
         began = time.perf_counter()
         result = job.execute_in_process(
             instance=instance,
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             tags={ASSET_PARTITION_RANGE_START_TAG: chunk[0], ASSET_PARTITION_RANGE_END_TAG: chunk[-1]},
+            asset_selection=selection,
             raise_on_error=False,
         )
         if not result.success:
@@ -71,7 +81,10 @@ def main() -> int:
         for check in result.get_asset_check_evaluations():
             ok, _ = checks.get(check.check_name, (True, ""))
             checks[check.check_name] = (ok and check.passed, check.severity.value)
-        print(f"  {chunk[0]}..{chunk[-1]}: run {result.run_id[:8]} ok in {time.perf_counter() - began:.1f}s")
+        what = "bars, features, targets" if selection else "full nightly job incl. forecasts"
+        print(
+            f"  {chunk[0]}..{chunk[-1]} ({what}): run {result.run_id[:8]} ok in {time.perf_counter() - began:.1f}s"
+        )
     import duckdb
 
     path = duckdb_path()
@@ -81,11 +94,17 @@ def main() -> int:
         quarantined = wh.count("market.quarantine")
         features = wh.count("features.daily")
         targets = wh.count("features.targets")
+        forecasts = wh.query(
+            "SELECT model, horizon, count(*) AS tickers, round(avg(yhat), 5) AS mean_yhat "
+            "FROM forecasts.predictions GROUP BY ALL ORDER BY model, horizon"
+        )
     print(coverage)
     print(
         f"\n{coverage['n_bars'].sum()} bars for {coverage.height} tickers; {quarantined} rows quarantined; "
         f"{features} feature rows; {targets} target rows."
     )
+    print(f"Forecasts for {keys[-1]} (cumulative log return over h sessions):")
+    print(forecasts)
     for name, (ok, severity) in checks.items():
         print(f"  check {name}: {'passed in every run' if ok else f'did not pass in some run ({severity})'}")
     print(f"\nDuckDB warehouse: {path}")

@@ -1,5 +1,5 @@
-"""The nightly batch: ingest and validate the last session's bars, then features and targets
-(later: forecasts, signals, allocations, paper trades), on trading days only.
+"""The nightly batch: ingest and validate the last session's bars, build features and targets,
+and forecast (later: signals, allocations, paper trades), on trading days only.
 
 The schedule fires at 01:30 New York time, Tuesday to Saturday, and asks for the partition of
 the previous calendar day when that day was an NYSE session; on the night after a holiday it
@@ -15,8 +15,8 @@ from pm_assets.partitions import MARKET_TIMEZONE
 
 nightly_job = dg.define_asset_job(
     name="nightly_job",
-    selection=dg.AssetSelection.groups("market", "features"),
-    description="Ingest and validate daily bars for the universe, then features and targets (the platform's main job).",
+    selection=dg.AssetSelection.groups("market", "features", "forecasts"),
+    description="Ingest and validate daily bars, build features and targets, forecast (the platform's main job).",
 )
 
 

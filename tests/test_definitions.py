@@ -38,6 +38,12 @@ EXPECTED_SPECS = {
         "kinds": {"duckdb", "polars"},
         "partitioned": True,
     },
+    "forecasts/predictions": {
+        "deps": {"market/ohlcv", "features/targets"},
+        "group": "forecasts",
+        "kinds": {"duckdb", "statsforecast", "arch"},
+        "partitioned": True,
+    },
 }
 
 

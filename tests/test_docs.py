@@ -17,7 +17,7 @@ def test_data_model_documents_every_table_and_column():
     apply_ddl(conn)
     columns = conn.execute(
         "SELECT table_schema || '.' || table_name, column_name FROM information_schema.columns "
-        "WHERE table_schema IN ('market', 'features')"
+        "WHERE table_schema IN ('market', 'features', 'forecasts', 'models')"
     ).fetchall()
     for table, column in columns:
         assert table in text, f"{table} missing from docs/data_model.md"

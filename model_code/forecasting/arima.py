@@ -130,8 +130,15 @@ class Arima:
 
     name = "arima"
 
-    def __init__(self, ic: str = "bic", max_p: int = 3, max_q: int = 3, max_d: int = 1,
-                 season_length: int = 1, d_alpha: float = 0.05) -> None:
+    def __init__(
+        self,
+        ic: str = "bic",
+        max_p: int = 3,
+        max_q: int = 3,
+        max_d: int = 1,
+        season_length: int = 1,
+        d_alpha: float = 0.05,
+    ) -> None:
         if ic not in _ICS:
             raise ValueError(f"ic must be one of {_ICS}, got {ic!r}")
         self.ic, self.max_p, self.max_q, self.max_d = ic, max_p, max_q, min(max_d, 1)
@@ -144,9 +151,18 @@ class Arima:
     def _search(self, arr: np.ndarray, d: int | None) -> dict:
         from statsforecast.models import AutoARIMA
 
-        auto = AutoARIMA(d=d, max_p=self.max_p, max_q=self.max_q, max_d=self.max_d, ic=self.ic,
-                         seasonal=self.season_length > 1, season_length=self.season_length,
-                         allowdrift=False, approximation=False, test_kwargs={"alpha": self.d_alpha})
+        auto = AutoARIMA(
+            d=d,
+            max_p=self.max_p,
+            max_q=self.max_q,
+            max_d=self.max_d,
+            ic=self.ic,
+            seasonal=self.season_length > 1,
+            season_length=self.season_length,
+            allowdrift=False,
+            approximation=False,
+            test_kwargs={"alpha": self.d_alpha},
+        )
         return auto.fit(arr).model_
 
     def fit(self, returns: np.ndarray) -> FitDiagnostics:
@@ -158,7 +174,11 @@ class Arima:
             try:
                 model = self._search(arr, None)
                 theta = np.asarray(model["model"]["theta"], dtype=np.float64)
-                if model["arma"][5] > 0 and np.any(theta) and np.abs(np.roots(np.r_[theta[::-1], 1.0])).min() < 1.05:
+                if (
+                    model["arma"][5] > 0
+                    and np.any(theta)
+                    and np.abs(np.roots(np.r_[theta[::-1], 1.0])).min() < 1.05
+                ):
                     model = self._search(arr, 0)
                     diag.notes = "over-differenced (MA root near 1 with d=1): refitted with d=0"
             except Exception as exc:  # library raises bare Exception / ValueError / LinAlgError
@@ -173,8 +193,13 @@ class Arima:
         self.ma_, self.sigma2_ = invertible_ma(ss["theta"], sigma2)
         self.model_ = model
         p, q, sp, sq, period, d, sd = model["arma"]
-        diag.params = {"order": f"({p},{d},{q})", "seasonal_order": f"({sp},{sd},{sq})[{period}]",
-                       "sigma2": sigma2, "ic": self.ic, "ic_value": float(model[self.ic])}
+        diag.params = {
+            "order": f"({p},{d},{q})",
+            "seasonal_order": f"({sp},{sd},{sq})[{period}]",
+            "sigma2": sigma2,
+            "ic": self.ic,
+            "ic_value": float(model[self.ic]),
+        }
         diag.params.update({k: float(v) for k, v in model["coef"].items()})
         return diag
 
@@ -196,8 +221,10 @@ class Arima:
         steps = np.asarray(predict_arima(self.model_, max(hs), se_fit=False), dtype=np.float64)
         means = np.cumsum(steps)
         var = cumulative_variance(self.ar_, self.ma_, self.sigma2_, hs)
-        return [gaussian_forecast(self.name, h, means[h - 1], math.sqrt(v), vol=math.sqrt(v))
-                for h, v in zip(hs, var, strict=True)]
+        return [
+            gaussian_forecast(self.name, h, means[h - 1], math.sqrt(v), vol=math.sqrt(v))
+            for h, v in zip(hs, var, strict=True)
+        ]
 
 
 class Sarimax:
@@ -241,8 +268,9 @@ class Sarimax:
         diag.params.update({str(k): float(v) for k, v in zip(res.model.param_names, res.params, strict=True)})
         return diag
 
-    def forecast(self, horizons: Sequence[int] = HORIZONS,
-                 exog_future: np.ndarray | None = None) -> list[Forecast]:
+    def forecast(
+        self, horizons: Sequence[int] = HORIZONS, exog_future: np.ndarray | None = None
+    ) -> list[Forecast]:
         """Cumulative forecasts; ``exog_future`` rows are sessions ``T+1..T+max(horizons)``."""
         if self.result_ is None:
             raise FitFailed(f"{self.name}: forecast() called before a successful fit()")
@@ -266,8 +294,10 @@ class Sarimax:
             ar = _ar_with_differencing(ar, np.r_[1.0])
         sigma2 = float(res.params[list(res.model.param_names).index("sigma2")])
         var = cumulative_variance(ar, res.maparams, sigma2, hs)
-        return [gaussian_forecast(self.name, h, means[h - 1], math.sqrt(v), vol=math.sqrt(v))
-                for h, v in zip(hs, var, strict=True)]
+        return [
+            gaussian_forecast(self.name, h, means[h - 1], math.sqrt(v), vol=math.sqrt(v))
+            for h, v in zip(hs, var, strict=True)
+        ]
 
 
 @dataclass
@@ -303,5 +333,11 @@ def library_default_sarimax_grid(returns: np.ndarray, horizons: Sequence[int] = 
             raise FitFailed("sarimax_grid: every candidate failed")
         steps = np.asarray(best.get_forecast(max(horizons)).predicted_mean, dtype=np.float64)
     cum = np.cumsum(steps)
-    return GridResult(best_order, float(best.aic), {int(h): float(cum[h - 1]) for h in horizons}, n,
-                      diag.warnings, diag.warning_messages)
+    return GridResult(
+        best_order,
+        float(best.aic),
+        {int(h): float(cum[h - 1]) for h in horizons},
+        n,
+        diag.warnings,
+        diag.warning_messages,
+    )

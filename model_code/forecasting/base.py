@@ -74,7 +74,9 @@ class Forecaster(Protocol):
         ...
 
 
-def gaussian_forecast(model: str, horizon: int, mean: float, std: float, vol: float | None = None) -> Forecast:
+def gaussian_forecast(
+    model: str, horizon: int, mean: float, std: float, vol: float | None = None
+) -> Forecast:
     """A forecast with normal 80/95 % intervals around ``mean`` with standard deviation ``std``."""
     return Forecast(
         model=model,
@@ -100,7 +102,8 @@ def captured_fit(diagnostics: FitDiagnostics) -> Iterator[FitDiagnostics]:
             diagnostics.fit_seconds = time.perf_counter() - began
             diagnostics.warnings += len(caught)
             diagnostics.warning_messages.extend(
-                f"{w.category.__name__}: {w.message}" for w in caught[: max(0, 5 - len(diagnostics.warning_messages))]
+                f"{w.category.__name__}: {w.message}"
+                for w in caught[: max(0, 5 - len(diagnostics.warning_messages))]
             )
 
 

@@ -14,7 +14,9 @@ import numpy as np
 from model_code.forecasting.base import Z80, Z95, Forecast
 
 
-def ensemble_weights(losses: Mapping[str, float], *, floor: float = 0.02, cap: float = 0.6) -> dict[str, float]:
+def ensemble_weights(
+    losses: Mapping[str, float], *, floor: float = 0.02, cap: float = 0.6
+) -> dict[str, float]:
     """Inverse-MSE weights ``w_i ∝ 1 / loss_i``, bounded to ``[floor, cap]`` and summing to 1.
 
     Bounding: ``w_i = clip(c / loss_i, floor, cap)`` with the scale ``c`` solved (bisection)
@@ -80,8 +82,9 @@ def combine(forecasts: Sequence[Forecast], weights: Mapping[str, float]) -> Fore
     s95 = mix_std(np.array([(f.upper_95 - f.lower_95) / (2 * Z95) for f in forecasts]))
     vols = [f.vol_forecast for f in forecasts]
     vol = None if any(v is None for v in vols) else mix_std(np.array(vols, dtype=np.float64))
-    return Forecast("ensemble", horizon, m, m - Z80 * s80, m + Z80 * s80, m - Z95 * s95, m + Z95 * s95,
-                    vol_forecast=vol)
+    return Forecast(
+        "ensemble", horizon, m, m - Z80 * s80, m + Z80 * s80, m - Z95 * s95, m + Z95 * s95, vol_forecast=vol
+    )
 
 
 def confidence(weights: Mapping[str, float], losses: Mapping[str, float]) -> float:
@@ -93,8 +96,11 @@ def confidence(weights: Mapping[str, float], losses: Mapping[str, float]) -> flo
     It measures how consistent the models' recent accuracy is, not the accuracy itself.
     Returns 0.0 when nothing usable is left.
     """
-    pairs = [(float(w), float(losses[k])) for k, w in weights.items()
-             if k in losses and float(w) > 0 and math.isfinite(float(losses[k])) and float(losses[k]) >= 0]
+    pairs = [
+        (float(w), float(losses[k]))
+        for k, w in weights.items()
+        if k in losses and float(w) > 0 and math.isfinite(float(losses[k])) and float(losses[k]) >= 0
+    ]
     if not pairs:
         return 0.0
     w = np.array([p[0] for p in pairs])

@@ -98,8 +98,13 @@ class Garch:
             raise FitFailed(f"{self.name}: non-finite parameters {params}")
         opt = res.optimization_result
         self.result_, self.params_, self.nfev_ = res, params, int(getattr(opt, "nfev", 0))
-        diag.params = {**params, "nfev": self.nfev_, "nit": int(getattr(opt, "nit", 0)),
-                       "warm_start": start is not None, "scale": SCALE}
+        diag.params = {
+            **params,
+            "nfev": self.nfev_,
+            "nit": int(getattr(opt, "nit", 0)),
+            "warm_start": start is not None,
+            "scale": SCALE,
+        }
         return diag
 
     def _step_variances(self, hmax: int) -> np.ndarray:
@@ -113,8 +118,9 @@ class Garch:
             def draw(size: int | tuple[int, ...]) -> np.ndarray:
                 return gen.standard_t(nu, size) * unit
 
-            fc = self.result_.forecast(horizon=hmax, method="simulation", simulations=self.simulations,
-                                       rng=draw, reindex=False)
+            fc = self.result_.forecast(
+                horizon=hmax, method="simulation", simulations=self.simulations, rng=draw, reindex=False
+            )
         else:
             fc = self.result_.forecast(horizon=hmax, reindex=False)
         return np.asarray(fc.variance.values[-1], dtype=np.float64)
@@ -137,8 +143,18 @@ class Garch:
             std, mean = math.sqrt(cum_var[h - 1]), mu * h
             if not (math.isfinite(std) and std > 0):
                 raise FitFailed(f"{self.name}: invalid variance forecast at horizon {h}")
-            out.append(Forecast(self.name, h, mean, mean - t80 * std, mean + t80 * std,
-                                mean - t95 * std, mean + t95 * std, vol_forecast=std))
+            out.append(
+                Forecast(
+                    self.name,
+                    h,
+                    mean,
+                    mean - t80 * std,
+                    mean + t80 * std,
+                    mean - t95 * std,
+                    mean + t95 * std,
+                    vol_forecast=std,
+                )
+            )
         return out
 
 
@@ -164,6 +180,10 @@ def library_default_garch(returns: np.ndarray, horizons: Sequence[int] = HORIZON
     with captured_fit(diag):
         res = arch_model(arr).fit(disp="off")
         cum = np.cumsum(res.forecast(horizon=max(hs), reindex=False).variance.values[-1])
-    return DefaultGarchResult({str(k): float(v) for k, v in res.params.items()}, int(res.convergence_flag),
-                              {h: float(math.sqrt(cum[h - 1])) for h in hs}, diag.warnings,
-                              diag.warning_messages)
+    return DefaultGarchResult(
+        {str(k): float(v) for k, v in res.params.items()},
+        int(res.convergence_flag),
+        {h: float(math.sqrt(cum[h - 1])) for h in hs},
+        diag.warnings,
+        diag.warning_messages,
+    )
