@@ -41,7 +41,7 @@ EXPECTED_SPECS = {
     "forecasts/predictions": {
         "deps": {"market/ohlcv", "features/targets"},
         "group": "forecasts",
-        "kinds": {"duckdb", "statsforecast", "arch"},
+        "kinds": {"duckdb", "statsforecast", "arch", "numpy"},
         "partitioned": True,
     },
 }

@@ -8,6 +8,7 @@ from model_code.forecasting.arima import Arima
 from model_code.forecasting.baselines import Drift, RandomWalk
 from model_code.forecasting.batch import ModelFactory
 from model_code.forecasting.garch import Garch
+from model_code.forecasting.samossa import Samossa
 
 BASELINES = ("random_walk", "drift")
 
@@ -18,6 +19,7 @@ FORECASTERS: dict[str, ModelFactory] = {
     "garch": partial(Garch, variant="garch"),
     "gjr": partial(Garch, variant="gjr"),
     "egarch": partial(Garch, variant="egarch"),
+    "samossa": Samossa,
 }
 
 

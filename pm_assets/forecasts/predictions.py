@@ -36,7 +36,7 @@ class ForecastConfig(dg.Config):
     key=["forecasts", "predictions"],
     deps=[dg.AssetKey(["market", "ohlcv"]), dg.AssetKey(["features", "targets"])],
     group_name="forecasts",
-    kinds={"duckdb", "statsforecast", "arch"},
+    kinds={"duckdb", "statsforecast", "arch", "numpy"},
     owners=["team:research"],
     partitions_def=trading_days,
     pool=DUCKDB_POOL,
@@ -45,7 +45,7 @@ def predictions(
     context: dg.AssetExecutionContext, config: ForecastConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     """Forecasts of the cumulative log return over 1/5/21/63 sessions with 80/95 % intervals
-    from the random walk, drift, ARIMA and GARCH-family models, plus a performance-weighted
+    from the random walk, drift, ARIMA, GARCH-family and SAMOSSA models, plus a performance-weighted
     ensemble, in ``forecasts.predictions``; each fit's outcome in ``forecasts.fit_log``.
 
     Each as_of uses bars dated <= as_of only. Tickers are fitted in parallel worker
