@@ -28,6 +28,7 @@ from model_code.forecasting.base import (
     FitFailed,
     Forecast,
     captured_fit,
+    check_horizons,
     clean_returns,
     gaussian_forecast,
 )
@@ -106,13 +107,6 @@ def invertible_ma(ma: np.ndarray, sigma2: float) -> tuple[np.ndarray, float]:
     roots = np.where(inside, 1.0 / np.conj(roots), roots)
     poly = np.poly(1.0 / roots)  # descending coefs of prod(x - 1/r) = ascending of prod(1 - z/r)
     return np.real(poly[1:]).astype(np.float64), sigma2
-
-
-def _check_horizons(horizons: Sequence[int]) -> list[int]:
-    out = [int(h) for h in horizons]
-    if not out or min(out) < 1:
-        raise ValueError(f"horizons must be positive integers, got {list(horizons)}")
-    return out
 
 
 class Arima:
@@ -217,7 +211,7 @@ class Arima:
 
         if self.model_ is None:
             raise FitFailed(f"{self.name}: forecast() called before a successful fit()")
-        hs = _check_horizons(horizons)
+        hs = check_horizons(horizons)
         steps = np.asarray(predict_arima(self.model_, max(hs), se_fit=False), dtype=np.float64)
         means = np.cumsum(steps)
         var = cumulative_variance(self.ar_, self.ma_, self.sigma2_, hs)
@@ -274,7 +268,7 @@ class Sarimax:
         """Cumulative forecasts; ``exog_future`` rows are sessions ``T+1..T+max(horizons)``."""
         if self.result_ is None:
             raise FitFailed(f"{self.name}: forecast() called before a successful fit()")
-        hs = _check_horizons(horizons)
+        hs = check_horizons(horizons)
         hmax = max(hs)
         x = None
         if self.k_exog_:

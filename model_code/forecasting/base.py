@@ -107,6 +107,14 @@ def captured_fit(diagnostics: FitDiagnostics) -> Iterator[FitDiagnostics]:
             )
 
 
+def check_horizons(horizons: Sequence[int]) -> list[int]:
+    """``horizons`` as a list of positive ints, or ``ValueError`` naming them."""
+    out = [int(h) for h in horizons]
+    if not out or min(out) < 1:
+        raise ValueError(f"horizons must be positive integers, got {list(horizons)}")
+    return out
+
+
 def clean_returns(returns: np.ndarray, min_obs: int, model: str) -> np.ndarray:
     """``returns`` as a finite float64 array, or :class:`FitFailed` naming what is wrong."""
     arr = np.asarray(returns, dtype=np.float64).ravel()

@@ -30,6 +30,7 @@ from model_code.forecasting.base import (
     FitFailed,
     Forecast,
     captured_fit,
+    check_horizons,
     clean_returns,
 )
 
@@ -40,13 +41,6 @@ VARIANTS: dict[str, dict[str, object]] = {
     "gjr": {"vol": "GARCH", "p": 1, "o": 1, "q": 1},
     "egarch": {"vol": "EGARCH", "p": 1, "o": 1, "q": 1},
 }
-
-
-def _check_horizons(horizons: Sequence[int]) -> list[int]:
-    out = [int(h) for h in horizons]
-    if not out or min(out) < 1:
-        raise ValueError(f"horizons must be positive integers, got {list(horizons)}")
-    return out
 
 
 class Garch:
@@ -129,7 +123,7 @@ class Garch:
         """Cumulative log-return forecasts; ``vol_forecast`` = std of the h-step sum (log units)."""
         if self.result_ is None:
             raise FitFailed(f"{self.name}: forecast() called before a successful fit()")
-        hs = _check_horizons(horizons)
+        hs = check_horizons(horizons)
         diag_warn = FitDiagnostics(model=self.name, n_obs=0)
         with captured_fit(diag_warn):
             cum_var = np.cumsum(self._step_variances(max(hs))) / SCALE**2
@@ -176,7 +170,7 @@ def library_default_garch(returns: np.ndarray, horizons: Sequence[int] = HORIZON
 
     arr = clean_returns(returns, MIN_OBS, "garch_default")
     diag = FitDiagnostics(model="garch_default", n_obs=int(arr.size))
-    hs = _check_horizons(horizons)
+    hs = check_horizons(horizons)
     with captured_fit(diag):
         res = arch_model(arr).fit(disp="off")
         cum = np.cumsum(res.forecast(horizon=max(hs), reindex=False).variance.values[-1])
