@@ -105,3 +105,12 @@ def test_nightly_schedule_runs_the_session_that_closed_and_skips_after_holidays(
     assert isinstance(run, dg.RunRequest) and run.partition_key == "2019-01-02"
     skip = nightly_schedule(_tick("2018-12-26"))  # after Christmas Day
     assert isinstance(skip, dg.SkipReason) and "2018-12-25" in skip.skip_message
+
+
+def test_partitioned_assets_of_the_nightly_job_share_one_backfill_policy():
+    policies = {
+        a.backfill_policy
+        for a in defs.assets
+        if a.partitions_def is not None and a.group_names_by_key[a.key] in ("market", "features", "forecasts")
+    }
+    assert len(policies) == 1 and next(iter(policies)).max_partitions_per_run == 126

@@ -6,10 +6,9 @@ import dagster as dg
 import polars as pl
 
 from model_code.features import FEATURE_COLUMNS, build_daily_features
+from pm_assets.market.ohlcv import MAX_PARTITIONS_PER_RUN
 from pm_assets.partitions import partition_dates, trading_days
 from pm_resources import DUCKDB_POOL, WarehouseResource
-
-MAX_PARTITIONS_PER_RUN = 126
 
 
 @dg.asset(

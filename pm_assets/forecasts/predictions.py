@@ -14,6 +14,7 @@ from model_code.forecasting.predictions import (
     predictions_frame,
 )
 from model_code.market_data.calendar import trading_calendar
+from pm_assets.market.ohlcv import MAX_PARTITIONS_PER_RUN
 from pm_assets.partitions import partition_dates, trading_days
 from pm_resources import DUCKDB_POOL, WarehouseResource
 
@@ -39,6 +40,10 @@ class ForecastConfig(dg.Config):
     kinds={"duckdb", "statsforecast", "arch", "numpy"},
     owners=["team:research"],
     partitions_def=trading_days,
+    # Same policy as the assets it runs with in nightly_job (Dagster wants one per job); a
+    # backfill of nightly forecasts refits every model per as_of, so prefer the walk-forward
+    # evaluation for history.
+    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN),
     pool=DUCKDB_POOL,
 )
 def predictions(
