@@ -41,6 +41,7 @@ dev: install dagster-home
 
 bench: install
 	$(BIN)/python -m benchmarks.ingest_validate
+	$(BIN)/python -m benchmarks.forecasting --tickers 400 --sample 12 --workers 2
 
 clean:
 	rm -rf $(PM_HOME) .pytest_cache
