@@ -44,6 +44,12 @@ EXPECTED_SPECS = {
         "kinds": {"duckdb", "statsforecast", "arch", "numpy"},
         "partitioned": True,
     },
+    "forecasts/accuracy": {
+        "deps": {"forecasts/predictions", "features/targets"},
+        "group": "forecasts",
+        "kinds": {"duckdb", "polars"},
+        "partitioned": False,
+    },
 }
 
 

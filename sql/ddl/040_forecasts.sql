@@ -42,3 +42,30 @@ CREATE TABLE IF NOT EXISTS forecasts.ensemble_weights (
     confidence  DOUBLE,
     PRIMARY KEY (as_of, horizon, model)
 );
+
+-- Out-of-sample accuracy of stored forecasts whose targets had closed, over a trailing window
+-- of as_of sessions ending at evaluated_through. ticker = '*' rows pool the universe and carry
+-- the Diebold-Mariano test (HLN-corrected) against the random walk on the per-as_of
+-- cross-sectional mean squared error; per-ticker rows carry the accuracy metrics only.
+CREATE TABLE IF NOT EXISTS forecasts.accuracy (
+    evaluated_through  DATE     NOT NULL,
+    model              VARCHAR  NOT NULL,
+    ticker             VARCHAR  NOT NULL,
+    horizon            INTEGER  NOT NULL,
+    window_start       DATE     NOT NULL,
+    n                  BIGINT,
+    rmse               DOUBLE,
+    mae                DOUBLE,
+    bias               DOUBLE,
+    tracking_error     DOUBLE,
+    smape              DOUBLE,
+    hit_n              BIGINT,
+    hit_rate           DOUBLE,
+    hit_se             DOUBLE,
+    coverage_80        DOUBLE,
+    coverage_95        DOUBLE,
+    rmse_ratio         DOUBLE,
+    dm_stat            DOUBLE,
+    dm_p               DOUBLE,
+    PRIMARY KEY (evaluated_through, model, ticker, horizon)
+);

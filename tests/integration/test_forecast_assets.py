@@ -81,3 +81,21 @@ def test_predictions_fit_log_and_ensemble_weights_from_realized_losses(tmp_path)
     assert w63["mse"].null_count() == w63.height
     log = _q(db, "SELECT status, count(*) n FROM forecasts.fit_log GROUP BY status")
     assert log.rows() == [("ok", 2 * 3 * 4)]
+
+    # Accuracy: the realized 1-day forecasts of both as_of dates are scored, pooled and per ticker.
+    result = dg.materialize(
+        forecast_assets,
+        resources={"warehouse": WarehouseResource(database=str(db))},
+        selection=[dg.AssetKey(["forecasts", "accuracy"])],
+    )
+    assert result.success
+    acc = _q(db, "SELECT * FROM forecasts.accuracy WHERE horizon = 1 AND ticker = '*' ORDER BY model")
+    assert set(acc["model"]) == {"random_walk", "drift", "arima", "garch", "ensemble"}
+    assert set(acc["n"]) == {6} and acc["evaluated_through"][0] == dt.date(2018, 12, 31)
+    assert acc.filter(pl.col("model") == "random_walk")["rmse_ratio"][0] == 1.0
+    per_ticker = _q(db, "SELECT count(*) n FROM forecasts.accuracy WHERE horizon = 1 AND ticker <> '*'")["n"][
+        0
+    ]
+    assert per_ticker == 5 * 3
+    # 63-day forecasts have not closed: nothing scored for them.
+    assert _q(db, "SELECT count(*) n FROM forecasts.accuracy WHERE horizon = 63")["n"][0] == 0
