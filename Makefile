@@ -42,6 +42,7 @@ dev: install dagster-home
 bench: install
 	$(BIN)/python -m benchmarks.ingest_validate
 	$(BIN)/python -m benchmarks.forecasting --tickers 400 --sample 12 --workers 2
+	$(BIN)/python -m benchmarks.ml
 
 clean:
 	rm -rf $(PM_HOME) .pytest_cache
