@@ -24,9 +24,7 @@ key as ..." are redacted too.
 from __future__ import annotations
 
 import datetime as dt
-import time
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
@@ -34,12 +32,11 @@ import polars as pl
 from model_code.market_data.schema import conform_ohlcv
 from model_code.market_data.sources.base import SourceBatch, SourceConfigError, TickerNotFound
 from model_code.market_data.sources.http import (
-    HttpClient,
-    HttpPolicy,
     MalformedResponse,
     Throttled,
     fetch_per_ticker,
 )
+from model_code.market_data.sources.keyed_rest import KeyedRestSource
 
 SOURCE_NAME = "alphavantage"
 KEY_ENV_VAR = "PM_ALPHAVANTAGE_KEY"
@@ -55,36 +52,15 @@ FIELDS = {
 _THROTTLE_WORDS = ("call frequency", "rate limit", "requests per", "calls per")
 
 
-class AlphaVantageSource:
+class AlphaVantageSource(KeyedRestSource):
     """Full daily history per ticker; raw close → ``close``, adjusted close → ``adj_close``."""
 
     name = SOURCE_NAME
-
-    def __init__(
-        self,
-        api_key: str | None,
-        *,
-        base_url: str,
-        policy: HttpPolicy,
-        cache_dir: Path | None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._api_key = api_key or None
-        self.base_url = base_url.rstrip("/")
-        self.client = HttpClient(
-            SOURCE_NAME, policy, cache_dir, [api_key] if api_key else [], sleep=sleep, clock=clock
-        )
-
-    def __repr__(self) -> str:
-        return f"AlphaVantageSource(base_url={self.base_url!r})"
-
-    def list_tickers(self) -> None:
-        return None
+    provider = "Alpha Vantage"
+    key_env_var = KEY_ENV_VAR
 
     def fetch(self, tickers: Sequence[str], start: dt.date, end: dt.date) -> SourceBatch:
-        if not self._api_key:
-            raise SourceConfigError(f"Alpha Vantage API key missing: set {KEY_ENV_VAR}")
+        self.require_key()
         return fetch_per_ticker(SOURCE_NAME, tickers, start, end, self._fetch_one)
 
     def _fetch_one(self, ticker: str) -> pl.DataFrame:

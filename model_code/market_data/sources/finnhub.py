@@ -19,21 +19,18 @@ by ``adj_close``. ``close`` holds Finnhub's (split-adjusted) close as published.
 from __future__ import annotations
 
 import datetime as dt
-import time
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
 
 from model_code.market_data.schema import conform_ohlcv
-from model_code.market_data.sources.base import SourceBatch, SourceConfigError, TickerNotFound
+from model_code.market_data.sources.base import SourceBatch, TickerNotFound
 from model_code.market_data.sources.http import (
-    HttpClient,
-    HttpPolicy,
     MalformedResponse,
     fetch_per_ticker,
 )
+from model_code.market_data.sources.keyed_rest import KeyedRestSource
 
 SOURCE_NAME = "finnhub"
 KEY_ENV_VAR = "PM_FINNHUB_KEY"
@@ -41,36 +38,15 @@ TOKEN_HEADER = "X-Finnhub-Token"
 ARRAYS = {"t": "timestamp", "o": "open", "h": "high", "l": "low", "c": "close", "v": "volume"}
 
 
-class FinnhubSource:
+class FinnhubSource(KeyedRestSource):
     """Daily candles per ticker for the requested window; ``adj_close`` is NULL (see module)."""
 
     name = SOURCE_NAME
-
-    def __init__(
-        self,
-        api_key: str | None,
-        *,
-        base_url: str,
-        policy: HttpPolicy,
-        cache_dir: Path | None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._api_key = api_key or None
-        self.base_url = base_url.rstrip("/")
-        self.client = HttpClient(
-            SOURCE_NAME, policy, cache_dir, [api_key] if api_key else [], sleep=sleep, clock=clock
-        )
-
-    def __repr__(self) -> str:
-        return f"FinnhubSource(base_url={self.base_url!r})"
-
-    def list_tickers(self) -> None:
-        return None
+    provider = "Finnhub"
+    key_env_var = KEY_ENV_VAR
 
     def fetch(self, tickers: Sequence[str], start: dt.date, end: dt.date) -> SourceBatch:
-        if not self._api_key:
-            raise SourceConfigError(f"Finnhub API key missing: set {KEY_ENV_VAR}")
+        self.require_key()
         return fetch_per_ticker(
             SOURCE_NAME, tickers, start, end, lambda ticker: self._fetch_one(ticker, start, end)
         )
