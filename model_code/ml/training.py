@@ -30,6 +30,7 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
+from model_code.evaluation.diebold_mariano import long_run_variance
 from model_code.ml.cv import TrialLog
 from model_code.ml.dataset import (
     LABEL,
@@ -113,13 +114,10 @@ def newey_west_t(values: np.ndarray, lags: int) -> float:
     make daily ICs autocorrelated up to lag h-1, which the plain t ignores."""
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
-    n = x.size
-    if n < 3:
+    if x.size < 3:
         return math.nan
-    e = x - x.mean()
-    acov = [(1 - k / (lags + 1)) * (e[k:] @ e[:-k]) / n for k in range(1, min(lags, n - 1) + 1)]
-    s = e @ e / n + 2 * sum(acov)
-    return float(x.mean() / math.sqrt(s / n)) if s > 0 else math.nan
+    s = long_run_variance(x, lags, kernel="bartlett")
+    return float(x.mean() / math.sqrt(s / x.size)) if s > 0 else math.nan
 
 
 def daily_hit(frame: pl.DataFrame, pred: str, label: str) -> tuple[float, float, int]:
