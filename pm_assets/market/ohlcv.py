@@ -12,6 +12,7 @@ See docs/architecture.md.
 import dagster as dg
 
 from model_code.market_data.ingestion import IngestionReport, ingest_window
+from model_code.market_data.universe import parse_universe
 from model_code.validation import ValidationRules, stale_tickers
 from model_code.validation.window_checks import CHECKS, window_verdicts
 from pm_assets.partitions import partition_dates, trading_days
@@ -51,14 +52,24 @@ def ohlcv(
 ):
     """Validated daily bars in ``market.ohlcv`` (ticker, date, OHLC, adj_close, volume, source).
 
-    Fetches the universe from the configured sources (per ticker the first that answers wins),
+    Fetches the tickers stored by ``market/universe`` (its active rows and their pins) from the
+    configured sources (per ticker the first that answers wins),
     moves rejected rows to ``market.quarantine`` with a reason, records series findings in
     ``market.data_quality``, upserts the rest, and checks the stored window.
     """
     start, end = partition_dates(context)
-    universe = market_data.universe()
     rules = ValidationRules(min_price=config.min_price, jump_log_return=config.jump_log_return)
     with warehouse.open() as wh:
+        # Read the upstream asset rather than re-reading the configuration, so the lineage
+        # edge is real: what was materialized as the universe is what gets ingested.
+        members = wh.query(
+            "SELECT ticker, pinned_source AS source FROM market.universe WHERE active ORDER BY ticker"
+        )
+        if members.is_empty():
+            raise dg.Failure(
+                description="market.universe has no active ticker: materialize market/universe first"
+            )
+        universe = parse_universe(members.to_dicts(), origin="market.universe")
         report = ingest_window(wh, market_data.chain(universe), universe.tickers, start, end, rules=rules)
         if report.rows_received == 0 and report.source_errors:
             # Nothing arrived because sources failed (not because they had no data): fail the
