@@ -7,9 +7,9 @@ tickers with fewer are dropped. The first ``--tickers`` eligible tickers (alphab
 
 (a) Per model, in this process with ONE BLAS thread (threadpoolctl), over ``--sample`` tickers
     spread evenly over the universe: fit + forecast of horizons 1/5/21/63 by our model and the
-    same work done the library-default way (statsmodels SARIMAX AIC grid for ARIMA, a cold arch
-    fit with defaults for each GARCH variant, full-SVD SSA for SAMoSSA/SSA), interleaved per
-    ticker. One untimed warm-up call each first (imports, numba JIT).
+    same work done the library-default way (``benchmarks.forecast_references``: statsmodels
+    SARIMAX AIC grid for ARIMA, a cold default arch fit of the same Student-t specification for
+    each GARCH variant, full-SVD SSA for SAMoSSA/SSA), interleaved per ticker. One untimed warm-up call each first (imports, numba JIT).
 (b) The full refit of all our statistical models with ``forecast_universe(workers=--workers)``,
     cold worker processes included, and the library-default total extrapolated from (a).
 (c) The issue's targets, each marked met / MISSED.
@@ -33,8 +33,9 @@ import numpy as np
 import polars as pl
 from threadpoolctl import threadpool_limits
 
-from model_code.forecasting.base import HORIZONS, FitDiagnostics, captured_fit, clean_returns
-from model_code.forecasting.batch import ModelFactory, default_workers, forecast_universe
+from benchmarks.forecast_references import comparisons
+from model_code.forecasting.base import HORIZONS
+from model_code.forecasting.batch import default_workers, forecast_universe
 from model_code.forecasting.catalog import FORECASTERS
 
 DEFAULT_PARQUET = (
@@ -77,131 +78,6 @@ def load_returns(parquet: Path, bars: int) -> tuple[dict[str, np.ndarray], dict[
         "short_tickers": short,
     }
     return dict(sorted(series.items())), info
-
-
-# --------------------------------------------------------------------------- models
-
-
-def _ssa_parts():
-    """The SSA / SAMoSSA modules if importable (another engineer may still be finishing them)."""
-    try:
-        from model_code.forecasting import samossa, ssa
-
-        for name in ("full_svd_ssa_reference", "ssa_return_forecast", "cumulative_signal"):
-            getattr(ssa, name)
-        for name in ("Samossa", "fit_ar", "ar_cumulative_forecast"):
-            getattr(samossa, name)
-        from model_code.forecasting.changepoints import cusum_changepoints
-    except Exception as exc:  # noqa: BLE001 - any import problem means "skip, with a note"
-        return None, f"{type(exc).__name__}: {exc}"
-    return (ssa, samossa, cusum_changepoints), None
-
-
-def stage_models(ssa_parts) -> dict[str, ModelFactory]:
-    """Every statistical model of the stage: the catalog, plus SAMoSSA when it exists."""
-    models = dict(FORECASTERS)
-    if ssa_parts is not None and "samossa" not in models:
-        models["samossa"] = ssa_parts[1].Samossa
-    return models
-
-
-def _arch_default(variant: str) -> Callable[[np.ndarray, Sequence[int]], object]:
-    """Cold ``arch_model(returns, <variant's vol/p/o/q>)`` fit with every other setting left at
-    its default (constant mean, normal errors, raw units), then its default forecast (analytic;
-    EGARCH has no analytic multi-step variance, so arch's simulation with its defaults)."""
-    from model_code.forecasting.garch import MIN_OBS, VARIANTS
-
-    spec = VARIANTS[variant]
-
-    def run(returns: np.ndarray, horizons: Sequence[int]) -> FitDiagnostics:
-        from arch import arch_model
-
-        arr = clean_returns(returns, MIN_OBS, f"{variant}_default")
-        diag = FitDiagnostics(model=f"{variant}_default", n_obs=int(arr.size))
-        hmax = max(horizons)
-        with captured_fit(diag):
-            res = arch_model(arr, **spec).fit(disp="off")
-            method = "simulation" if spec["vol"] == "EGARCH" and hmax > 1 else "analytic"
-            np.cumsum(res.forecast(horizon=hmax, method=method, reindex=False).variance.values[-1])
-        diag.converged = int(res.convergence_flag) == 0
-        return diag
-
-    return run
-
-
-def _samossa_full_svd(parts) -> Callable[[np.ndarray, Sequence[int]], np.ndarray]:
-    """SAMoSSA's fit + forecast with the SSA step done by the textbook full SVD of the trajectory
-    matrix (``full_svd_ssa_reference``); change points, window, AR residual model as in ours."""
-    ssa, samossa, cusum = parts
-
-    def run(returns: np.ndarray, horizons: Sequence[int]) -> np.ndarray:
-        m = samossa.Samossa()
-        r = clean_returns(returns, m.min_obs, "samossa_full_svd")
-        cps = cusum(r, m.cp_threshold, m.cp_min_segment)
-        last = cps[-1] if cps else -1
-        start = last if cps and m.min_refit_obs <= r.size - last <= m.recent_changepoint else 0
-        seg = r[start:]
-        window = max(2, min(m.window, seg.size // 2))
-        path = np.cumsum(seg)
-        res = ssa.full_svd_ssa_reference(path - path[-1], window, m.energy)
-        signal = ssa.cumulative_signal(res, horizons)
-        u = seg[1:] - np.diff(res.reconstruction)
-        phi, sigma2 = samossa.fit_ar(u, m.max_ar_order)
-        tail = u[u.size - phi.size :] if phi.size else np.zeros(0)
-        mean, _ = samossa.ar_cumulative_forecast(phi[None, :], np.array([sigma2]), tail[None, :], horizons)
-        return signal + mean[0]
-
-    return run
-
-
-def _ssa_core(parts, full_svd: bool) -> Callable[[np.ndarray, Sequence[int]], np.ndarray]:
-    """SSA of the anchored log-price path (window 60, 90 % energy) + recurrent signal forecast."""
-    ssa = parts[0]
-
-    def run(returns: np.ndarray, horizons: Sequence[int]) -> np.ndarray:
-        path = np.cumsum(returns)
-        window = min(60, path.size // 2)
-        if full_svd:
-            res = ssa.full_svd_ssa_reference(path - path[-1], window, 0.9)
-            return ssa.cumulative_signal(res, horizons)
-        return ssa.ssa_return_forecast(returns, horizons, window, 0.9)[0]
-
-    return run
-
-
-def _ours(factory: ModelFactory) -> Callable[[np.ndarray, Sequence[int]], object]:
-    def run(returns: np.ndarray, horizons: Sequence[int]) -> object:
-        model = factory()
-        model.fit(returns)
-        return model.forecast(horizons)
-
-    return run
-
-
-def comparisons(
-    models: dict[str, ModelFactory], ssa_parts
-) -> list[tuple[str, Callable, Callable | None, str]]:
-    """``(row, ours, library_default or None, what the library-default way is)`` per timed row."""
-    from model_code.forecasting.arima import library_default_sarimax_grid
-    from model_code.forecasting.garch import library_default_garch
-
-    refs: dict[str, tuple[Callable, str]] = {
-        "arima": (library_default_sarimax_grid, "statsmodels SARIMAX(p,0,q) p,q<=2 AIC grid"),
-        "garch": (library_default_garch, "arch_model defaults, cold fit"),
-        "gjr": (_arch_default("gjr"), "arch_model(o=1) defaults, cold fit"),
-        "egarch": (_arch_default("egarch"), "arch_model(EGARCH,o=1) defaults, cold, sim fcst"),
-    }
-    if ssa_parts is not None:
-        refs["samossa"] = (_samossa_full_svd(ssa_parts), "same model, full np.linalg.svd SSA")
-    rows = []
-    for name, factory in models.items():
-        ref, what = refs.get(name, (None, "none (no library fit; counted at our time)"))
-        rows.append((name, _ours(factory), ref, what))
-    if ssa_parts is not None:
-        rows.append(
-            ("ssa*", _ssa_core(ssa_parts, False), _ssa_core(ssa_parts, True), "eigh-SSA vs full-SVD SSA")
-        )
-    return rows
 
 
 # --------------------------------------------------------------------------- measurement
@@ -307,9 +183,8 @@ def main() -> int:
     sample = {names[i]: universe[names[i]] for i in picks}
     ns = len(sample)
 
-    ssa_parts, ssa_problem = _ssa_parts()
-    models = stage_models(ssa_parts)
-    rows = comparisons(models, ssa_parts)
+    models = dict(FORECASTERS)
+    rows = comparisons(models)
 
     load1, _, _ = os.getloadavg()
     print("forecasting stage benchmark (fit + forecast of horizons 1/5/21/63 sessions)")
@@ -324,8 +199,6 @@ def main() -> int:
         + f"; host: {default_workers()} cores usable, load avg {load1:.2f} at start"
     )
     print(f"  stage models: {', '.join(models)}")
-    if ssa_parts is None:
-        print(f"  note: SSA/SAMoSSA skipped, not importable ({ssa_problem})")
 
     # (a) ---------------------------------------------------------------------
     times = per_ticker_times(rows, sample)
@@ -354,8 +227,8 @@ def main() -> int:
     diffs = [d for name in ("samossa", "ssa*") if name in times for d in times[name]["diff"]]
     notes = [
         "ratio = median library-default / median ours (>1: ours faster); fails = raised/not converged",
-        "ours: arima = statsforecast AutoARIMA (stepwise p,q<=3, KPSS d, exact ML); GARCH family = "
-        "Student-t, percent-scaled returns; the library-default fits are normal errors, raw units",
+        "ours: arima = statsforecast AutoARIMA (stepwise p,q<=3 from white noise, d=0, CSS-ranked, "
+        "exact ML final fit); GARCH family = arch, Student-t, percent returns, exact constraint Jacobians",
     ]
     if "ssa*" in times:
         notes.append("ssa* = SSA component alone (not a stage model); not counted in (b)/(c)")

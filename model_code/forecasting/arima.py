@@ -112,14 +112,19 @@ def invertible_ma(ma: np.ndarray, sigma2: float) -> tuple[np.ndarray, float]:
 class Arima:
     """Bounded automatic ARIMA (statsforecast ``AutoARIMA``) on daily log returns.
 
-    Order search: ``p, q <= 3`` (stepwise), ``d`` by KPSS test (level ``d_alpha``) capped at 1,
-    no seasonality unless ``season_length > 1``, no drift (a trend in returns is not a model
-    we want), mean allowed; exact ML for every candidate (``approximation=False``: slower than
-    CSS but converges cleanly). ``ic`` selects (``"aic"``, ``"aicc"``, ``"bic"``); the default
-    ``"bic"`` is the parsimonious choice for near-unpredictable returns (``aicc`` often picks
-    spurious cancelling ARMA(2,2) on white noise). Over-differencing guard: KPSS rejects on
-    ~5 % of i.i.d. windows; a ``d = 1`` fit whose MA has a root within 5 % of the unit circle is
-    over-differenced (its long-horizon variance explodes) and is refitted with ``d = 0``.
+    Order search: stepwise over ``p, q <= 3`` starting from white noise, no seasonality unless
+    ``season_length > 1``, no drift (a trend in returns is not a model we want), mean allowed.
+    ``d`` is 0 by default: log returns are already the first difference of log prices, and a
+    KPSS-chosen ``d = 1`` on returns is over-differencing (``max_d=1`` re-enables the KPSS test,
+    with the guard below). ``approximation=True`` (R's ``auto.arima`` default for series longer
+    than 150): candidates are ranked by their conditional-sum-of-squares likelihood and only the
+    chosen order is refitted by exact ML, which is the fit that is checked for convergence and
+    used; ranking by exact ML (``approximation=False``) costs ~3x the time and, on the shared
+    data, picks the same order on 38 of 39 sampled tickers. ``ic`` selects (``"aic"``,
+    ``"aicc"``, ``"bic"``); the default ``"bic"`` is the parsimonious choice for
+    near-unpredictable returns (``aicc`` often picks spurious cancelling ARMA(2,2) on white
+    noise). Over-differencing guard (``max_d=1``): KPSS rejects on ~5 % of i.i.d. windows; a
+    ``d = 1`` fit whose MA has a root within 5 % of the unit circle is refitted with ``d = 0``.
     """
 
     name = "arima"
@@ -129,14 +134,15 @@ class Arima:
         ic: str = "bic",
         max_p: int = 3,
         max_q: int = 3,
-        max_d: int = 1,
+        max_d: int = 0,
         season_length: int = 1,
         d_alpha: float = 0.05,
+        approximation: bool = True,
     ) -> None:
         if ic not in _ICS:
             raise ValueError(f"ic must be one of {_ICS}, got {ic!r}")
         self.ic, self.max_p, self.max_q, self.max_d = ic, max_p, max_q, min(max_d, 1)
-        self.season_length, self.d_alpha = season_length, d_alpha
+        self.season_length, self.d_alpha, self.approximation = season_length, d_alpha, approximation
         self.model_: dict | None = None
         self.ar_: np.ndarray = np.zeros(0)
         self.ma_: np.ndarray = np.zeros(0)
@@ -146,7 +152,9 @@ class Arima:
         from statsforecast.models import AutoARIMA
 
         auto = AutoARIMA(
-            d=d,
+            d=0 if self.max_d == 0 else d,
+            start_p=0,
+            start_q=0,
             max_p=self.max_p,
             max_q=self.max_q,
             max_d=self.max_d,
@@ -154,7 +162,7 @@ class Arima:
             seasonal=self.season_length > 1,
             season_length=self.season_length,
             allowdrift=False,
-            approximation=False,
+            approximation=self.approximation,
             test_kwargs={"alpha": self.d_alpha},
         )
         return auto.fit(arr).model_

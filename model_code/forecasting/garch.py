@@ -6,6 +6,13 @@ daily log returns have variance ~1e-4 (``omega`` ~1e-6), which triggers arch's
 ``DataScaleWarning`` and poor convergence. Forecasts are scaled back (mean / 100, variance /
 1e4), so :class:`Forecast` is in log-return units; the fitted ``params`` stay in percent units.
 
+Speed: ``arch`` hands SLSQP its linear parameter constraints (``a @ x - b >= 0``) as one
+Python function per row with no Jacobian, so SciPy finite-differences every row at every
+iteration; on 1,250 returns that is 40-60 % of a fit. :func:`exact_linear_constraints` swaps in
+the same constraints as one vector function with its exact Jacobian ``a`` for the duration of
+our fits. The optimisation problem is unchanged (tests compare against unpatched ``arch``:
+log-likelihoods agree to 1e-6); only wasted evaluations go.
+
 Cumulative forecast for ``h`` sessions: mean ``h * mu``; with a constant mean the shocks are
 martingale differences, so the variance is exactly the sum of the 1..h step conditional
 variance forecasts and ``vol_forecast = sqrt(sum)``. GARCH and GJR use arch's analytic
@@ -18,7 +25,8 @@ normal than to ``t_nu`` (CLT), so the t quantile is slightly conservative at 95 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,6 +49,28 @@ VARIANTS: dict[str, dict[str, object]] = {
     "gjr": {"vol": "GARCH", "p": 1, "o": 1, "q": 1},
     "egarch": {"vol": "EGARCH", "p": 1, "o": 1, "q": 1},
 }
+
+
+def _linear_constraints(a: np.ndarray, b: np.ndarray) -> list[dict[str, object]]:
+    """``a @ x - b >= 0`` as one SLSQP constraint with its exact Jacobian."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape[0] == 0:
+        return []
+    return [{"type": "ineq", "fun": lambda x, *_: a @ x - b, "jac": lambda x, *_: a}]
+
+
+@contextmanager
+def exact_linear_constraints() -> Iterator[None]:
+    """Within the block, ``arch`` fits pass their linear constraints with exact Jacobians."""
+    import arch.univariate.base as arch_base
+
+    original = arch_base.constraint
+    arch_base.constraint = _linear_constraints
+    try:
+        yield
+    finally:
+        arch_base.constraint = original
 
 
 class Garch:
@@ -81,7 +111,8 @@ class Garch:
                 diag.notes = f"warm start ignored: expected parameters {names}"
         with captured_fit(diag):
             try:
-                res = model.fit(disp="off", starting_values=start, show_warning=True)
+                with exact_linear_constraints():
+                    res = model.fit(disp="off", starting_values=start, show_warning=True)
             except Exception as exc:  # arch raises ValueError / LinAlgError on degenerate data
                 raise FitFailed(f"{self.name}: fit raised {type(exc).__name__}: {exc}") from exc
         if int(res.convergence_flag) != 0:
