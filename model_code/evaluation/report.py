@@ -3,8 +3,8 @@
 Usage::
 
     python -m model_code.evaluation.report --parquet PATH --start 2017-01-01 --end 2019-12-31 \\
-        [--tickers N] [--models arima garch gjr egarch] [--workers 2] \\
-        --out docs/results/forecast_walkforward.md
+        [--tickers N] [--models arima garch ...] [--workers 2] \\
+        --out docs/results/forecast_walkforward.md [--predictions-out PATH.parquet]
 
 Bars are read with polars, conformed to the canonical schema and validated
 (:func:`~model_code.validation.validate_ohlcv`); only accepted rows are used (duplicate keys,
@@ -164,17 +164,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--end", type=dt.date.fromisoformat, required=True)
     ap.add_argument("--tickers", type=int, default=None, help="random sample of N tickers (all if omitted)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--models", nargs="*", default=["arima", "garch", "gjr", "egarch"])
+    ap.add_argument("--models", nargs="*", default=list(catalog.ALL_MODELS))
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--history", type=int, default=1000)
     ap.add_argument("--min-history", type=int, default=252)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument(
+        "--predictions-out",
+        type=Path,
+        default=None,
+        help="also write every (origin, ticker, model, horizon) forecast with its realization here",
+    )
     args = ap.parse_args(argv)
 
     began = time.perf_counter()
     bars = load_bars(args.parquet, args.tickers, args.seed)
     origins = monthly_origins(args.start, args.end)
     models = catalog.select(args.models)
+    panel_models = catalog.select_panel(args.models)
     failures: Counter[str] = Counter()
 
     def on_origin(origin: dt.date, results: list[TickerResult]) -> None:
@@ -190,13 +197,14 @@ def main(argv: list[str] | None = None) -> int:
         horizons=HORIZONS,
         workers=args.workers,
         on_origin=on_origin,
+        panel_models=panel_models,
     )
     table = compare_to_random_walk(evaluated)
     wall = time.perf_counter() - began
     settings = {
         "data": f"{args.parquet} ({bars['ticker'].n_unique()} tickers after sampling and validation)",
         "origins": f"{len(origins)} monthly, {origins[0]} to {origins[-1]}" if origins else "none",
-        "models": ", ".join(models) + ", ensemble",
+        "models": ", ".join([*models, *panel_models]) + ", ensemble",
         "windows": f"fit on the last ≤ {args.history} daily returns (≥ {args.min_history}); horizons "
         + ", ".join(map(str, HORIZONS)),
         "run date": dt.date.today().isoformat(),
@@ -211,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     per_origin.with_columns((pl.col("rmse") ** 2).alias("mse")).select(
         "origin", "model", "horizon", "n", "mse", "mae", "hit_n", "hit_rate", "coverage_80", "coverage_95"
     ).write_parquet(args.out.with_name(f"{args.out.stem}_origins.parquet"))
+    if args.predictions_out is not None:
+        args.predictions_out.parent.mkdir(parents=True, exist_ok=True)
+        evaluated.write_parquet(args.predictions_out)
     print(f"wrote {args.out} in {wall:.0f}s", file=sys.stderr)
     return 0
 

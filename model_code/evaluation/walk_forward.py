@@ -30,13 +30,9 @@ from model_code.evaluation.accuracy import accuracy_table
 from model_code.evaluation.diebold_mariano import dm_test
 from model_code.features.targets import build_targets
 from model_code.forecasting.base import HORIZONS
-from model_code.forecasting.batch import ModelFactory, TickerResult, forecast_universe
-from model_code.forecasting.predictions import (
-    ensemble_frame,
-    predictions_frame,
-    return_series,
-    target_dates,
-)
+from model_code.forecasting.batch import ModelFactory, TickerResult
+from model_code.forecasting.panel import PanelFactory
+from model_code.forecasting.predictions import ensemble_frame, forecast_as_of, predictions_frame
 from model_code.market_data.calendar import TradingCalendar, trading_calendar
 
 BENCHMARK = "random_walk"
@@ -135,6 +131,7 @@ def run_walk_forward(
     workers: int | None = None,
     calendar: TradingCalendar | None = None,
     on_origin: OriginHook | None = None,
+    panel_models: Mapping[str, PanelFactory] | None = None,
 ) -> pl.DataFrame:
     """Refit ``models`` at every origin, forecast ``horizons``, add the ensemble and realizations.
 
@@ -146,6 +143,7 @@ def run_walk_forward(
         history, min_history: at most / at least this many daily returns per fit.
         workers: processes for :func:`forecast_universe` (``None`` = all cores).
         on_origin: called with each origin and its fit results (progress, failure counts).
+        panel_models: whole-universe models (``catalog.select_panel``), fitted once per origin.
 
     Returns:
         One row per (origin, ticker, model, horizon), columns :data:`OUTPUT_COLUMNS`, with the
@@ -157,13 +155,22 @@ def run_walk_forward(
     done: list[pl.DataFrame] = []
     out: list[pl.DataFrame] = []
     for origin in origins:
-        series = {t: r for t, r in return_series(bars, origin, history).items() if r.size >= min_history}
-        if not series:
+        results, dates = forecast_as_of(
+            bars.filter(pl.col("date") <= origin),
+            origin,
+            models,
+            history=history,
+            min_history=min_history,
+            horizons=horizons,
+            workers=workers,
+            panel_models=panel_models,
+            calendar=calendar,
+        )
+        if not results:
             continue
-        results = forecast_universe(series, models, horizons, workers=workers)
         if on_origin is not None:
             on_origin(origin, results)
-        preds = predictions_frame(results, origin, target_dates(origin, horizons, calendar))
+        preds = predictions_frame(results, origin, dates)
         if preds.is_empty():
             continue
         losses = realized_losses(pl.concat(done) if done else pl.DataFrame(), origin)

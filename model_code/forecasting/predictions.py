@@ -17,6 +17,7 @@ import polars as pl
 from model_code.forecasting.base import HORIZONS, Forecast
 from model_code.forecasting.batch import ModelFactory, TickerResult, forecast_universe
 from model_code.forecasting.ensemble import combine, confidence, ensemble_weights
+from model_code.forecasting.panel import PanelFactory, forecast_panel, merge_results, return_panel
 from model_code.market_data.calendar import TradingCalendar, trading_calendar
 
 PREDICTION_SCHEMA: dict[str, pl.DataType] = {
@@ -74,10 +75,25 @@ def forecast_as_of(
     min_history: int = 252,
     horizons: Sequence[int] = HORIZONS,
     workers: int | None = None,
+    panel_models: Mapping[str, PanelFactory] | None = None,
+    calendar: TradingCalendar | None = None,
 ) -> tuple[list[TickerResult], dict[int, dt.date]]:
-    """Fit every model on every ticker with at least ``min_history`` returns up to ``as_of``."""
+    """Fit every model on every ticker with at least ``min_history`` returns up to ``as_of``.
+
+    ``panel_models`` are fitted once on the date-aligned panel of the last ``history`` sessions
+    (:func:`~model_code.forecasting.panel.return_panel`); only tickers the per-ticker models
+    forecast are kept, so both describe the same universe.
+    """
     series = {t: r for t, r in return_series(bars, as_of, history).items() if r.size >= min_history}
-    return forecast_universe(series, models, horizons, workers=workers), target_dates(as_of, horizons)
+    results = forecast_universe(series, models, horizons, workers=workers)
+    if panel_models and series:
+        panel, tickers, skipped = return_panel(bars, as_of, history)
+        keep = [i for i, t in enumerate(tickers) if t in series]
+        panel, tickers = panel[:, keep] if keep else np.zeros((0, 0)), [tickers[i] for i in keep]
+        skipped = {t: why for t, why in skipped.items() if t in series}
+        for name, factory in panel_models.items():
+            results = merge_results(results, forecast_panel(name, factory, panel, tickers, skipped, horizons))
+    return results, target_dates(as_of, horizons, calendar)
 
 
 def predictions_frame(

@@ -23,7 +23,7 @@ class ForecastConfig(dg.Config):
     """Which models run, on how much history, in how many processes."""
 
     models: list[str] = Field(
-        default=list(catalog.FORECASTERS), description="Forecasters (baselines always run)."
+        default=list(catalog.ALL_MODELS), description="Forecasters (baselines always run)."
     )
     history: int = Field(default=1000, description="Daily returns each model is fitted on (sessions).")
     min_history: int = Field(default=252, description="Tickers with fewer returns are skipped.")
@@ -50,14 +50,16 @@ def predictions(
     context: dg.AssetExecutionContext, config: ForecastConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     """Forecasts of the cumulative log return over 1/5/21/63 sessions with 80/95 % intervals
-    from the random walk, drift, ARIMA, GARCH-family and SAMOSSA models, plus a performance-weighted
-    ensemble, in ``forecasts.predictions``; each fit's outcome in ``forecasts.fit_log``.
+    from the random walk, drift, ARIMA, GARCH-family, SAMOSSA and MSSA-RL models, plus a
+    performance-weighted ensemble, in ``forecasts.predictions``; each fit's outcome in ``forecasts.fit_log``.
 
     Each as_of uses bars dated <= as_of only. Tickers are fitted in parallel worker
-    processes; a failing model or ticker is logged with its error and the rest go on.
+    processes; MSSA-RL is fitted once on the date-aligned universe. A failing model or ticker is
+    logged with its error and the rest go on.
     """
     start, end = partition_dates(context)
     models = catalog.select(config.models)
+    panel_models = catalog.select_panel(config.models)
     sessions = [dt.date.fromisoformat(str(d)) for d in trading_calendar().sessions_in_range(start, end)]
     totals = {"rows": 0, "tickers": 0, "failed_fits": 0, "fit_seconds": 0.0}
     with warehouse.open() as wh:
@@ -70,6 +72,7 @@ def predictions(
                 history=config.history,
                 min_history=config.min_history,
                 workers=config.workers or None,
+                panel_models=panel_models,
             )
             preds = predictions_frame(results, as_of, dates)
             since = trading_calendar().sessions_in_range(

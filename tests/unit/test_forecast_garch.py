@@ -23,8 +23,9 @@ def _one_blas_thread():
 
 
 @cache
-def _simulate(n: int, omega: float, alpha: float, beta: float, nu: float, gamma: float = 0.0,
-              seed: int = 0) -> np.ndarray:
+def _simulate(
+    n: int, omega: float, alpha: float, beta: float, nu: float, gamma: float = 0.0, seed: int = 0
+) -> np.ndarray:
     """GJR-GARCH(1,1) log returns (decimal) with standardized Student-t shocks; params in percent**2."""
     rng = np.random.default_rng(seed)
     z = rng.standard_t(nu, n + 500) * math.sqrt((nu - 2) / nu)
@@ -103,9 +104,9 @@ def test_warm_start_converges_faster_to_the_same_params() -> None:
 
 def test_exact_constraint_jacobians_leave_the_arch_fit_unchanged() -> None:
     """The speed-up only replaces finite differences of linear constraints by their exact
-    Jacobian: same optimum as plain ``arch``, far fewer calls, and ``arch`` is restored after."""
-    from arch import arch_model
+    Jacobian: same optimum and likelihood evaluations as plain ``arch``, which is restored after."""
     import arch.univariate.base as arch_base
+    from arch import arch_model
 
     original = arch_base.constraint
     r = 100 * _simulate(1250, 0.02, 0.06, 0.90, 6.0, gamma=0.04, seed=7)
