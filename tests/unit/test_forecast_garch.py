@@ -166,3 +166,39 @@ def test_real_series_aapl(shared_parquet) -> None:
             assert all(math.isfinite(v) for v in values)
             assert f.upper_95 - f.lower_95 > f.upper_80 - f.lower_80 > 0
             assert 0.002 < f.vol_forecast / math.sqrt(f.horizon) < 0.05  # daily-equivalent vol
+
+
+@pytest.mark.shared_data
+def test_egarch_fits_never_end_below_the_model_they_nest(shared_parquet) -> None:
+    """Tickers where arch's EGARCH stops at its iteration limit or "converges" below the
+    constant-variance t likelihood (one BLAS thread, as in production): ours either fails with
+    the reason or returns a fit at least as likely as the constant-variance model it nests."""
+    from arch import arch_model
+
+    from model_code.forecasting.garch import NESTING_TOLERANCE, constant_variance_loglik
+
+    px = pl.coalesce("adj_close", "close")
+    frame = (
+        pl.scan_parquet(shared_parquet)
+        .filter(pl.col("ticker").is_in(["JWN", "KSS", "LB", "M", "TPR"]))
+        .filter(~pl.struct("ticker", "date").is_duplicated() & (px >= 0.05))
+        .sort("ticker", "date")
+        .select("ticker", px.alias("px"))
+        .collect()
+    )
+    troubled = 0
+    for (ticker,), part in frame.group_by("ticker", maintain_order=True):
+        r = np.diff(np.log(part["px"].to_numpy()))[-1250:]
+        spec = arch_model(100 * r, dist="t", vol="EGARCH", o=1, rescale=False)
+        plain = spec.fit(disp="off", show_warning=False)
+        floor = constant_variance_loglik(spec)
+        troubled += plain.convergence_flag != 0 or plain.loglikelihood < floor
+        model = Garch("egarch")
+        try:
+            model.fit(r)
+        except FitFailed as exc:
+            assert any(why in str(exc) for why in ("iteration limit", "constant-variance", "flag")), exc
+            continue
+        assert model.result_.loglikelihood >= floor - NESTING_TOLERANCE, ticker
+        assert model.result_.loglikelihood >= plain.loglikelihood - 1e-3 or plain.convergence_flag != 0
+    assert troubled >= 3  # the guards were exercised, not bypassed

@@ -61,3 +61,23 @@ def test_failures_are_logged_and_ensemble_weights_follow_losses():
     _, w1 = ensemble_frame(preds, losses)
     h1 = dict(w1.filter(pl.col("horizon") == 1).select("model", "weight").iter_rows())
     assert h1["random_walk"] > h1["drift"] and abs(sum(h1.values()) - 1) < 1e-12
+
+
+def test_a_full_forecast_run_writes_no_warning_to_stderr(capfd):
+    """Every model, worker processes included: warnings are counted in the fit log, never printed."""
+    bars = synthetic_bars(4, 420, seed=11)
+    as_of = bars["date"].unique().sort()[-1]
+    names = list(catalog.ALL_MODELS)
+    results, _ = forecast_as_of(
+        bars,
+        as_of,
+        catalog.select(names),
+        min_history=250,
+        history=400,
+        workers=2,
+        panel_models=catalog.select_panel(names),
+    )
+    log = fit_log_frame(results, as_of)
+    assert set(log["model"]) == set(names)
+    _, err = capfd.readouterr()
+    assert "warning" not in err.lower(), err[-2000:]
