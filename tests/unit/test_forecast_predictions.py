@@ -1,6 +1,9 @@
 import datetime as dt
+from functools import partial
 
 import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from model_code.features.synthetic import synthetic_bars
 from model_code.forecasting import catalog
@@ -20,13 +23,31 @@ def _bars():
     return synthetic_bars(3, 400, seed=7)
 
 
-def test_forecasts_at_t_ignore_everything_after_t():
-    bars = _bars()
-    as_of = bars["date"].unique().sort()[350]
-    full, dates = forecast_as_of(bars, as_of, MODELS, min_history=200, workers=1)
-    cut, _ = forecast_as_of(bars.filter(pl.col("date") <= as_of), as_of, MODELS, min_history=200, workers=1)
-    a, b = predictions_frame(full, as_of, dates), predictions_frame(cut, as_of, dates)
-    assert a.height == 3 * 4 * 4  # tickers x models (2 + 2 baselines) x horizons
+FULL_BARS = synthetic_bars(4, 400, seed=7)
+EVERY_MODEL = catalog.select(list(catalog.ALL_MODELS))
+PANEL_MODELS = {"mssa_rl": partial(catalog.PANEL_FORECASTERS["mssa_rl"], n_episodes=3)}
+
+
+@settings(max_examples=6, deadline=None)
+@given(
+    t_index=st.integers(320, 398),
+    cut_tickers=st.lists(st.integers(0, 3), min_size=1, max_size=4, unique=True),
+    drop_after=st.integers(0, 60),
+)
+def test_forecasts_at_t_ignore_everything_after_t(t_index, cut_tickers, drop_after):
+    """Property: for a random as_of T, removing any later bars (of some or all tickers) leaves
+    every model's forecast made at T, the panel model's included, exactly unchanged."""
+    dates = FULL_BARS["date"].unique().sort()
+    as_of = dates[t_index]
+    names = FULL_BARS["ticker"].unique().sort()
+    cut = [names[i] for i in cut_tickers]
+    last_kept = dates[min(t_index + drop_after, dates.len() - 1)] if drop_after else as_of
+    truncated = FULL_BARS.filter(~pl.col("ticker").is_in(cut) | (pl.col("date") <= last_kept))
+    kwargs = {"min_history": 250, "history": 300, "workers": 1, "panel_models": PANEL_MODELS}
+    full, dates_h = forecast_as_of(FULL_BARS, as_of, EVERY_MODEL, **kwargs)
+    part, _ = forecast_as_of(truncated, as_of, EVERY_MODEL, **kwargs)
+    a, b = predictions_frame(full, as_of, dates_h), predictions_frame(part, as_of, dates_h)
+    assert set(a["model"]) == set(catalog.ALL_MODELS) and a["ticker"].n_unique() == 4
     assert a.drop("fit_seconds").equals(b.drop("fit_seconds"))
     assert (a["target_date"] > as_of).all()
 
