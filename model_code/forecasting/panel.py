@@ -39,9 +39,10 @@ PanelFactory = Callable[[], PanelForecaster]
 
 
 def return_panel(
-    bars: pl.DataFrame, as_of: dt.date, history: int
+    bars: pl.DataFrame, as_of: dt.date, history: int, min_history: int | None = None
 ) -> tuple[np.ndarray, list[str], dict[str, str]]:
-    """``(returns T×N, tickers, skipped {ticker: reason})`` over the last ``history`` sessions to ``as_of``.
+    """``(returns T×N, tickers, skipped {ticker: reason})`` over the last ``history`` sessions to ``as_of``
+    (fewer when fewer exist, but at least ``min_history``, default ``history``).
 
     Returns are ``log(px_t / px_{t-1})`` between a ticker's consecutive bars,
     ``px = coalesce(adj_close, close)``; a ticker is kept only if it has a finite return on every
@@ -55,20 +56,23 @@ def return_panel(
         .filter(pl.col("r").is_not_null() & pl.col("r").is_finite())
     )
     sessions = rets["date"].unique().sort().tail(history)
+    all_tickers = sorted(rets["ticker"].unique().to_list())
+    need = history if min_history is None else min(min_history, history)
+    if sessions.len() < need:
+        reason = f"only {sessions.len()} sessions of returns up to {as_of}, needs {need}"
+        return np.zeros((0, 0)), [], {t: reason for t in all_tickers}
     window = rets.filter(pl.col("date").is_in(sessions.implode()))
     counts = window.group_by("ticker").agg(pl.len().alias("n"), pl.col("date").max().alias("last"))
-    all_tickers = sorted(rets["ticker"].unique().to_list())
     full = (
         counts.filter((pl.col("n") == sessions.len()) & (pl.col("last") == as_of))["ticker"].sort().to_list()
     )
     skipped = {
-        t: f"no finite return on every one of the last {history} sessions to {as_of}"
+        t: f"no finite return on every one of the last {sessions.len()} sessions to {as_of}"
         for t in all_tickers
         if t not in set(full)
     }
-    if sessions.len() < history or not full:
-        reason = f"only {sessions.len()} sessions of returns up to {as_of}, needs {history}"
-        return np.zeros((0, 0)), [], {t: reason for t in all_tickers} if sessions.len() < history else skipped
+    if not full:
+        return np.zeros((0, 0)), [], skipped
     wide = (
         window.filter(pl.col("ticker").is_in(full))
         .pivot(on="ticker", index="date", values="r")

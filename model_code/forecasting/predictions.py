@@ -80,14 +80,14 @@ def forecast_as_of(
 ) -> tuple[list[TickerResult], dict[int, dt.date]]:
     """Fit every model on every ticker with at least ``min_history`` returns up to ``as_of``.
 
-    ``panel_models`` are fitted once on the date-aligned panel of the last ``history`` sessions
-    (:func:`~model_code.forecasting.panel.return_panel`); only tickers the per-ticker models
+    ``panel_models`` are fitted once on the date-aligned panel of the last ``history`` sessions, or
+    all of them if fewer but at least ``min_history`` (:func:`~model_code.forecasting.panel.return_panel`); only tickers the per-ticker models
     forecast are kept, so both describe the same universe.
     """
     series = {t: r for t, r in return_series(bars, as_of, history).items() if r.size >= min_history}
     results = forecast_universe(series, models, horizons, workers=workers)
     if panel_models and series:
-        panel, tickers, skipped = return_panel(bars, as_of, history)
+        panel, tickers, skipped = return_panel(bars, as_of, history, min_history)
         keep = [i for i, t in enumerate(tickers) if t in series]
         panel, tickers = panel[:, keep] if keep else np.zeros((0, 0)), [tickers[i] for i in keep]
         skipped = {t: why for t, why in skipped.items() if t in series}

@@ -33,6 +33,8 @@ def test_return_panel_aligns_dates_and_skips_tickers_with_gaps():
     np.testing.assert_allclose(panel[:, 0], expected)
     empty, none, why = return_panel(bars, dates[100], 250)
     assert empty.size == 0 and not none and all("needs 250" in v for v in why.values())
+    shorter, kept, _ = return_panel(bars, dates[150], 250, min_history=120)
+    assert shorter.shape == (150, 4) and len(kept) == 4
 
 
 def test_panel_forecasts_join_the_per_ticker_results_and_ignore_the_future():
