@@ -23,6 +23,7 @@ import polars as pl
 
 from model_code.forecasting.base import HORIZONS, FitDiagnostics, FitFailed, Forecast
 from model_code.forecasting.batch import TickerResult
+from model_code.forecasting.returns import daily_log_returns
 
 
 class PanelForecaster(Protocol):
@@ -44,17 +45,10 @@ def return_panel(
     """``(returns T×N, tickers, skipped {ticker: reason})`` over the last ``history`` sessions to ``as_of``
     (fewer when fewer exist, but at least ``min_history``, default ``history``).
 
-    Returns are ``log(px_t / px_{t-1})`` between a ticker's consecutive bars,
-    ``px = coalesce(adj_close, close)``; a ticker is kept only if it has a finite return on every
+    Returns are :func:`~model_code.forecasting.returns.daily_log_returns`; a ticker is kept only if it has a finite return on every
     session of the window (a missing bar would make its return span two sessions).
     """
-    px = pl.coalesce("adj_close", "close")
-    rets = (
-        bars.filter(pl.col("date") <= as_of)
-        .sort("ticker", "date")
-        .with_columns(r=(px / px.shift(1)).log().over("ticker"))
-        .filter(pl.col("r").is_not_null() & pl.col("r").is_finite())
-    )
+    rets = daily_log_returns(bars, as_of)
     sessions = rets["date"].unique().sort().tail(history)
     all_tickers = sorted(rets["ticker"].unique().to_list())
     need = history if min_history is None else min(min_history, history)

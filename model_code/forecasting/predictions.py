@@ -18,6 +18,7 @@ from model_code.forecasting.base import HORIZONS, Forecast
 from model_code.forecasting.batch import ModelFactory, TickerResult, forecast_universe
 from model_code.forecasting.ensemble import combine, confidence, ensemble_weights
 from model_code.forecasting.panel import PanelFactory, forecast_panel, merge_results, return_panel
+from model_code.forecasting.returns import daily_log_returns
 from model_code.market_data.calendar import TradingCalendar, trading_calendar
 
 PREDICTION_SCHEMA: dict[str, pl.DataType] = {
@@ -39,13 +40,7 @@ PREDICTION_SCHEMA: dict[str, pl.DataType] = {
 def return_series(bars: pl.DataFrame, as_of: dt.date, history: int) -> dict[str, np.ndarray]:
     """Per ticker, the last ``history`` daily log returns of coalesce(adj_close, close) up to
     ``as_of``; tickers without a bar on ``as_of`` are left out (nothing to forecast from)."""
-    px = pl.coalesce("adj_close", "close")
-    rets = (
-        bars.filter(pl.col("date") <= as_of)
-        .sort("ticker", "date")
-        .with_columns(r=(px / px.shift(1)).log().over("ticker"))
-        .filter(pl.col("r").is_not_null() & pl.col("r").is_finite())
-    )
+    rets = daily_log_returns(bars, as_of)
     live = rets.group_by("ticker").agg(pl.col("date").max().alias("last")).filter(pl.col("last") == as_of)
     rets = (
         rets.join(live.select("ticker"), on="ticker")
