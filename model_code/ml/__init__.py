@@ -3,7 +3,9 @@
 ``dataset`` joins features to one horizon's label (with its realization date ``label_end``)
 and normalizes features per date with fill values learned only in a training window; ``cv``
 splits sessions walk-forward with label-end purge and embargo and logs every trial; ``metrics``
-scores out-of-sample predictions per date. No Dagster imports here.
+scores out-of-sample predictions per date. ``forecasts`` calibrates a model's score to an
+h-session log return with split-conformal intervals, and ``lifecycle`` places the production
+windows, trains, measures importance and applies the champion rule. No Dagster imports here.
 """
 
 from model_code.ml.cv import Fold, PurgedWalkForward, Trial, TrialLog, purged_train_mask

@@ -340,7 +340,17 @@ class BayesianRidgeModel:
 
 
 def load_model(path: str | Path) -> Any:
-    """Load any artifact folder written by a ``save`` here or by ``RegimeModel.save``."""
+    """Load any artifact folder written by a ``save`` here, by ``RegimeModel.save`` or by
+    ``ReturnForecaster.save`` (a learner plus its normalizer and return calibration)."""
+    if read_meta(path).get("wrapper") == "return_forecaster":
+        from model_code.ml.forecasts import ReturnForecaster
+
+        return ReturnForecaster.load(path)
+    return load_learner(path)
+
+
+def load_learner(path: str | Path) -> Any:
+    """The bare learner (or regime model) of an artifact folder, ignoring any wrapper."""
     family = read_meta(path)["family"]
     if family.startswith("regime_"):
         from model_code.ml.regime import RegimeModel
