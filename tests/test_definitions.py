@@ -1,4 +1,4 @@
-"""The Dagster surface: specs snapshot, the duckdb pool, dagster.yaml, the nightly schedule."""
+"""The Dagster surface: specs snapshot, the duckdb pool, dagster.yaml, jobs and schedules."""
 
 import datetime as dt
 from pathlib import Path
@@ -7,6 +7,7 @@ import dagster as dg
 import yaml
 
 from pm_definitions.definitions import defs
+from pm_jobs.ml_training import ml_training_schedule
 from pm_jobs.nightly import nightly_schedule
 from pm_resources import DUCKDB_POOL
 
@@ -49,6 +50,18 @@ EXPECTED_SPECS = {
         "group": "forecasts",
         "kinds": {"duckdb", "polars"},
         "partitioned": False,
+    },
+    "ml/model": {
+        "deps": {"features/daily", "features/targets"},
+        "group": "ml",
+        "kinds": {"duckdb", "lightgbm", "scikit-learn"},
+        "partitioned": False,
+    },
+    "ml/predictions": {
+        "deps": {"ml/model", "features/daily"},
+        "group": "ml",
+        "kinds": {"duckdb", "lightgbm", "polars"},
+        "partitioned": True,
     },
 }
 
@@ -113,10 +126,25 @@ def test_nightly_schedule_runs_the_session_that_closed_and_skips_after_holidays(
     assert isinstance(skip, dg.SkipReason) and "2018-12-25" in skip.skip_message
 
 
+def _job_keys(name: str) -> set[str]:
+    job = defs.resolve_job_def(name)
+    return {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
+
+
+def test_jobs_select_their_assets():
+    nightly = _job_keys("nightly_job")
+    assert nightly == {k for k, v in EXPECTED_SPECS.items() if v["group"] != "ml"} | {"ml/predictions"}
+    assert _job_keys("ml_training_job") == {"ml/model"}
+
+
 def test_partitioned_assets_of_the_nightly_job_share_one_backfill_policy():
-    policies = {
-        a.backfill_policy
-        for a in defs.assets
-        if a.partitions_def is not None and a.group_names_by_key[a.key] in ("market", "features", "forecasts")
-    }
+    nightly = {dg.AssetKey.from_user_string(k) for k in _job_keys("nightly_job")}
+    policies = {a.backfill_policy for a in defs.assets if a.partitions_def is not None and a.key in nightly}
     assert len(policies) == 1 and next(iter(policies)).max_partitions_per_run == 126
+
+
+def test_ml_training_runs_weekly_on_saturday_morning_and_starts_stopped():
+    assert ml_training_schedule.cron_schedule == "0 6 * * 6"
+    assert ml_training_schedule.execution_timezone == "America/New_York"
+    assert ml_training_schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+    assert ml_training_schedule.job_name == "ml_training_job"
