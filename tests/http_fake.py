@@ -111,9 +111,7 @@ class FakeHttpServer:
             raise ValueError("script at least one reply")
         route = _Route(path, dict(query or {}), deque(replies))
         with self._lock:
-            self._routes = [
-                r for r in self._routes if (r.path, r.query) != (route.path, route.query)
-            ]
+            self._routes = [r for r in self._routes if (r.path, r.query) != (route.path, route.query)]
             # Most specific first: routes that also match query parameters win.
             self._routes.append(route)
             self._routes.sort(key=lambda r: -len(r.query))
@@ -122,7 +120,8 @@ class FakeHttpServer:
         """Requests for ``path`` whose query has (at least) these parameters."""
         with self._lock:
             return [
-                r for r in self.received
+                r
+                for r in self.received
                 if r.path == path and all(r.query.get(k) == v for k, v in query.items())
             ]
 
@@ -171,8 +170,14 @@ class FakeHttpServer:
 
 
 # No rate limit (sleeps are then retry backoff only): 4 attempts, backoff 1, 2, 4 s, capped at 30.
-POLICY = HttpPolicy(requests_per_minute=0, max_attempts=4, backoff_s=1.0, backoff_max_s=30.0,
-                    timeout_s=5.0, cache_ttl_s=3600.0)
+POLICY = HttpPolicy(
+    requests_per_minute=0,
+    max_attempts=4,
+    backoff_s=1.0,
+    backoff_max_s=30.0,
+    timeout_s=5.0,
+    cache_ttl_s=3600.0,
+)
 
 
 class FakeTime:

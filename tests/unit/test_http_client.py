@@ -26,6 +26,7 @@ fake_server = http_fake.fake_server  # the scripted 127.0.0.1 server, as a fixtu
 
 # ---- HTTP client: rate limit, backoff, timeouts, cache -------------------------------------
 
+
 def test_rate_limiter_spaces_requests():
     clock = FakeTime()
     limiter = RateLimiter(30, sleep=clock.sleep, clock=clock.clock)  # one call per 2 s
@@ -63,8 +64,9 @@ def test_rate_limiter_gives_concurrent_threads_distinct_slots():
 def test_client_spaces_real_requests(fake_server):
     fake_server.script("/ping", Reply.json({"ok": True}))
     clock = FakeTime()
-    client = HttpClient("demo", HttpPolicy(requests_per_minute=120), None,
-                        sleep=clock.sleep, clock=clock.clock)
+    client = HttpClient(
+        "demo", HttpPolicy(requests_per_minute=120), None, sleep=clock.sleep, clock=clock.clock
+    )
     for _ in range(3):
         assert client.get_json(f"{fake_server.url}/ping", parse=lambda body: body["ok"])
     assert clock.sleeps == [0.5, 0.5] and len(fake_server.received) == 3
@@ -124,6 +126,7 @@ def test_cache_key_ignores_the_secret_but_not_the_symbol(fake_server, tmp_path):
 
 # ---- secret redaction ----------------------------------------------------------------------
 
+
 def test_redactor_masks_secrets_and_their_url_encodings(caplog):
     redactor = SecretRedactor(["k/e y+1", ""])  # an empty key is no secret
     assert redactor.redact("a k/e y+1 b k%2Fe%20y%2B1 c k%2Fe+y%2B1") == "a *** b *** c ***"
@@ -137,8 +140,7 @@ def test_redactor_masks_secrets_and_their_url_encodings(caplog):
             logger.info("nothing to hide")
     finally:
         logger.removeFilter(redactor)
-    assert [r.getMessage() for r in caplog.records] == ["GET /q?apikey=***&symbol=AAPL",
-                                                        "nothing to hide"]
+    assert [r.getMessage() for r in caplog.records] == ["GET /q?apikey=***&symbol=AAPL", "nothing to hide"]
 
 
 def test_client_secrets_are_masked_in_urllib3_request_lines(caplog):
@@ -147,20 +149,33 @@ def test_client_secrets_are_masked_in_urllib3_request_lines(caplog):
     transport = logging.getLogger("urllib3.connectionpool")
     with caplog.at_level(logging.DEBUG, logger="urllib3.connectionpool"):
         for secret in ("TRANSPORT-SECRET-789", "OTHER-SECRET-012"):
-            transport.debug('%s://%s:%s "%s %s %s" %s %s', "http", "127.0.0.1", 80, "GET",
-                            f"/query?apikey={secret}", "HTTP/1.1", 200, 2)
+            transport.debug(
+                '%s://%s:%s "%s %s %s" %s %s',
+                "http",
+                "127.0.0.1",
+                80,
+                "GET",
+                f"/query?apikey={secret}",
+                "HTTP/1.1",
+                200,
+                2,
+            )
     assert [r.getMessage() for r in caplog.records] == [
-        'http://127.0.0.1:80 "GET /query?apikey=*** HTTP/1.1" 200 2'] * 2
+        'http://127.0.0.1:80 "GET /query?apikey=*** HTTP/1.1" 200 2'
+    ] * 2
 
 
 # ---- yfinance session: URL rewriting -------------------------------------------------------
 
+
 def test_yahoo_session_rewrites_only_yahoo_hosts(fake_server):
     t = FakeTime()
-    session = YFinanceSource(base_url=fake_server.url, policy=POLICY, cache_dir=None,
-                             sleep=t.sleep, clock=t.clock).session
+    session = YFinanceSource(
+        base_url=fake_server.url, policy=POLICY, cache_dir=None, sleep=t.sleep, clock=t.clock
+    ).session
     assert session.route("https://query2.finance.yahoo.com/v8/finance/chart/AAPL?range=1d") == (
-        f"{fake_server.url}/v8/finance/chart/AAPL?range=1d")
+        f"{fake_server.url}/v8/finance/chart/AAPL?range=1d"
+    )
     assert session.route("https://fc.yahoo.com") == f"{fake_server.url}/"
     assert session.route("https://example.org/x") == "https://example.org/x"
     real = YFinanceSource(base_url=None, policy=POLICY, cache_dir=None).session

@@ -43,13 +43,20 @@ def fixture(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / f"{name}.json").read_text())
 
 
-AV_UNKNOWN = {"Error Message": "Invalid API call. Please retry or visit the documentation "
-              "(https://www.alphavantage.co/documentation/) for TIME_SERIES_DAILY_ADJUSTED."}
-YAHOO_NOT_FOUND = {"chart": {"result": None, "error": {
-    "code": "Not Found", "description": "No data found, symbol may be delisted"}}}
+AV_UNKNOWN = {
+    "Error Message": "Invalid API call. Please retry or visit the documentation "
+    "(https://www.alphavantage.co/documentation/) for TIME_SERIES_DAILY_ADJUSTED."
+}
+YAHOO_NOT_FOUND = {
+    "chart": {
+        "result": None,
+        "error": {"code": "Not Found", "description": "No data found, symbol may be delisted"},
+    }
+}
 
 
 # ---- one harness per web source ------------------------------------------------------------
+
 
 @dataclass
 class WebCase:
@@ -78,15 +85,17 @@ def yahoo_prepare(server: FakeHttpServer) -> None:
     server.script("/", Reply.text("<html>ok</html>"))
     server.script("/v1/test/getcrumb", Reply.text("fake-crumb"))
     for ticker in ("AAPL", "MSFT", "IBM"):
-        server.script(f"/v8/finance/chart/{ticker}", Reply.json(fixture("yahoo_chart_AAPL")),
-                      query={"range": "1d"})
+        server.script(
+            f"/v8/finance/chart/{ticker}", Reply.json(fixture("yahoo_chart_AAPL")), query={"range": "1d"}
+        )
 
 
 CASES = [
     WebCase(
         "alphavantage",
         lambda url, cache, policy, t: AlphaVantageSource(
-            AV_KEY, base_url=url, policy=policy, cache_dir=cache, sleep=t.sleep, clock=t.clock),
+            AV_KEY, base_url=url, policy=policy, cache_dir=cache, sleep=t.sleep, clock=t.clock
+        ),
         lambda ticker: ("/query", {"symbol": ticker}),
         lambda ticker: Reply.json(fixture("alphavantage_daily_adjusted_AAPL")),
         Reply.json(AV_UNKNOWN),
@@ -95,7 +104,8 @@ CASES = [
     WebCase(
         "finnhub",
         lambda url, cache, policy, t: FinnhubSource(
-            FH_KEY, base_url=url, policy=policy, cache_dir=cache, sleep=t.sleep, clock=t.clock),
+            FH_KEY, base_url=url, policy=policy, cache_dir=cache, sleep=t.sleep, clock=t.clock
+        ),
         lambda ticker: ("/api/v1/stock/candle", {"symbol": ticker}),
         lambda ticker: Reply.json(fixture("finnhub_candle_AAPL")),
         Reply.json({"s": "no_data"}),
@@ -105,7 +115,8 @@ CASES = [
     WebCase(
         "yfinance",
         lambda url, cache, policy, t: YFinanceSource(
-            base_url=url, policy=policy, cache_dir=cache, sleep=t.sleep, clock=t.clock),
+            base_url=url, policy=policy, cache_dir=cache, sleep=t.sleep, clock=t.clock
+        ),
         lambda ticker: (f"/v8/finance/chart/{ticker}", {}),
         lambda ticker: Reply.json(fixture("yahoo_chart_AAPL")),
         Reply.json(YAHOO_NOT_FOUND, status=404),
@@ -123,9 +134,11 @@ def case(request: pytest.FixtureRequest) -> WebCase:
 def csv_source(tmp_path: Path) -> CsvSource:
     """A second source that has AAPL (not MSFT) for the test window."""
     path = tmp_path / "bars.csv"
-    path.write_text("ticker,date,open,high,low,close,adj_close,volume\n"
-                    "AAPL,2024-01-03,184.22,185.88,183.43,184.25,183.35,58414500\n"
-                    "AAPL,2024-01-04,182.15,183.09,180.88,181.91,181.02,71983600\n")
+    path.write_text(
+        "ticker,date,open,high,low,close,adj_close,volume\n"
+        "AAPL,2024-01-03,184.22,185.88,183.43,184.25,183.35,58414500\n"
+        "AAPL,2024-01-04,182.15,183.09,180.88,181.91,181.02,71983600\n"
+    )
     return CsvSource(path)
 
 
@@ -134,6 +147,7 @@ def cache_files(root: Path) -> list[Path]:
 
 
 # ---- behaviour shared by the three sources -------------------------------------------------
+
 
 def test_success_lands_in_canonical_columns_within_window(case, fake_server, tmp_path):
     case.script(fake_server, "AAPL", case.ok("AAPL"))
@@ -152,8 +166,12 @@ def test_success_lands_in_canonical_columns_within_window(case, fake_server, tmp
 
 
 def test_429_then_success_is_retried_after_retry_after(case, fake_server):
-    case.script(fake_server, "AAPL", Reply.json({"error": "Too Many Requests"}, 429,
-                                                **{"Retry-After": "7"}), case.ok("AAPL"))
+    case.script(
+        fake_server,
+        "AAPL",
+        Reply.json({"error": "Too Many Requests"}, 429, **{"Retry-After": "7"}),
+        case.ok("AAPL"),
+    )
     clock = FakeTime()
     batch = case.build(fake_server.url, None, POLICY, clock).fetch(["AAPL"], START, END)
 
@@ -232,23 +250,32 @@ def test_failed_responses_are_not_cached(case, fake_server, tmp_path):
 # ---- Alpha Vantage specifics ---------------------------------------------------------------
 
 AV = CASES[0]
-AV_DAILY_LIMIT = {"Information": f"We have detected your API key as {AV_KEY} and our standard "
-                  "API rate limit is 25 requests per day. Please subscribe to any of the premium "
-                  "plans at https://www.alphavantage.co/premium/ to instantly remove all daily "
-                  "rate limits."}
+AV_DAILY_LIMIT = {
+    "Information": f"We have detected your API key as {AV_KEY} and our standard "
+    "API rate limit is 25 requests per day. Please subscribe to any of the premium "
+    "plans at https://www.alphavantage.co/premium/ to instantly remove all daily "
+    "rate limits."
+}
 
 
 def test_alphavantage_request_and_throttle_note_is_retried_not_cached(fake_server, tmp_path):
-    note = {"Note": "Thank you for using Alpha Vantage! Our standard API call frequency is 5 calls "
-                    "per minute and 500 calls per day."}
+    note = {
+        "Note": "Thank you for using Alpha Vantage! Our standard API call frequency is 5 calls "
+        "per minute and 500 calls per day."
+    }
     AV.script(fake_server, "AAPL", Reply.json(note), AV.ok("AAPL"))
     clock = FakeTime()
     batch = AV.build(fake_server.url, tmp_path, POLICY, clock).fetch(["AAPL"], START, END)
 
     assert batch.bars.height == 3 and clock.sleeps == [1.0]
     first = fake_server.received_at("/query")[0].query
-    assert first == {"function": "TIME_SERIES_DAILY_ADJUSTED", "symbol": "AAPL",
-                     "outputsize": "full", "datatype": "json", "apikey": AV_KEY}
+    assert first == {
+        "function": "TIME_SERIES_DAILY_ADJUSTED",
+        "symbol": "AAPL",
+        "outputsize": "full",
+        "datatype": "json",
+        "apikey": AV_KEY,
+    }
     [cached] = cache_files(tmp_path)
     assert "Time Series (Daily)" in cached.read_text() and "Note" not in cached.read_text()
 
@@ -262,8 +289,10 @@ def test_alphavantage_rate_limit_information_exhausts_as_throttled(fake_server, 
 
 
 def test_alphavantage_premium_endpoint_is_a_config_error_and_chain_goes_on(fake_server, tmp_path):
-    premium = {"Information": "Thank you for using Alpha Vantage! This is a premium endpoint. You "
-               "may subscribe to any of the premium plans at https://www.alphavantage.co/premium/"}
+    premium = {
+        "Information": "Thank you for using Alpha Vantage! This is a premium endpoint. You "
+        "may subscribe to any of the premium plans at https://www.alphavantage.co/premium/"
+    }
     AV.script(fake_server, "AAPL", Reply.json(premium))
     source = AV.build(fake_server.url, None, POLICY, FakeTime())
     with pytest.raises(SourceConfigError, match="premium endpoint"):
@@ -274,11 +303,16 @@ def test_alphavantage_premium_endpoint_is_a_config_error_and_chain_goes_on(fake_
     assert result.served_by == {"AAPL": "csv"}
 
 
-@pytest.mark.parametrize(("make", "env_var"), [
-    (lambda url: AlphaVantageSource(None, base_url=url, policy=POLICY, cache_dir=None),
-     "PM_ALPHAVANTAGE_KEY"),
-    (lambda url: FinnhubSource("", base_url=url, policy=POLICY, cache_dir=None), "PM_FINNHUB_KEY"),
-])
+@pytest.mark.parametrize(
+    ("make", "env_var"),
+    [
+        (
+            lambda url: AlphaVantageSource(None, base_url=url, policy=POLICY, cache_dir=None),
+            "PM_ALPHAVANTAGE_KEY",
+        ),
+        (lambda url: FinnhubSource("", base_url=url, policy=POLICY, cache_dir=None), "PM_FINNHUB_KEY"),
+    ],
+)
 def test_missing_key_is_a_config_error_naming_the_env_var(make, env_var, fake_server):
     with pytest.raises(SourceConfigError, match=env_var):
         make(fake_server.url).fetch(["AAPL"], START, END)
@@ -294,8 +328,12 @@ def test_finnhub_asks_for_the_window_in_unix_seconds(fake_server):
     FH.script(fake_server, "AAPL", FH.ok("AAPL"))
     FH.build(fake_server.url, None, POLICY, FakeTime()).fetch(["AAPL"], START, END)
     [request] = fake_server.received
-    assert request.query == {"symbol": "AAPL", "resolution": "D",
-                             "from": "1704240000", "to": str(1704240000 + 3 * 86400 - 1)}
+    assert request.query == {
+        "symbol": "AAPL",
+        "resolution": "D",
+        "from": "1704240000",
+        "to": str(1704240000 + 3 * 86400 - 1),
+    }
 
 
 @pytest.mark.parametrize("status", [401, 403])
@@ -307,6 +345,7 @@ def test_finnhub_rejected_key_is_a_config_error_without_retries(status, fake_ser
 
 
 # ---- keys never leak -----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("case", [AV, FH], ids=["alphavantage", "finnhub"])
 def test_api_key_never_leaks(case, fake_server, tmp_path, caplog):
@@ -328,8 +367,9 @@ def test_api_key_never_leaks(case, fake_server, tmp_path, caplog):
         dead.fetch(["AAPL"], START, END)
     with FakeHttpServer() as closed:  # stopped and closed at once: connections are refused
         pass
-    unreachable = case.build(closed.url, None, HttpPolicy(0, max_attempts=2, timeout_s=1),
-                             FakeTime()).fetch(["AAPL"], START, END)
+    unreachable = case.build(closed.url, None, HttpPolicy(0, max_attempts=2, timeout_s=1), FakeTime()).fetch(
+        ["AAPL"], START, END
+    )
     messages += [str(rejected.value), *unreachable.missing.values()]
     assert "connection failed" in unreachable.missing["AAPL"]
 
@@ -337,8 +377,7 @@ def test_api_key_never_leaks(case, fake_server, tmp_path, caplog):
     for text in [*messages, *(r.getMessage() for r in caplog.records)]:
         assert key not in text
     if case is AV:  # the key rides in the query string, so urllib3's request lines are masked
-        assert any("apikey=***" in r.getMessage() for r in caplog.records
-                   if r.name.startswith("urllib3"))
+        assert any("apikey=***" in r.getMessage() for r in caplog.records if r.name.startswith("urllib3"))
     for file in cache_files(tmp_path):
         assert key not in file.read_text()
     assert key not in str(batch.bars.rows())
@@ -354,11 +393,19 @@ YF = CASES[2]
 
 
 def test_registry_builds_each_web_source_without_a_request(fake_server, tmp_path):
-    settings = SourceSettings(cache_dir=tmp_path, alphavantage_key=AV_KEY, finnhub_key=FH_KEY,
-                              alphavantage_url=fake_server.url, finnhub_url=fake_server.url,
-                              yahoo_url=fake_server.url)
-    for name, kind in [("alphavantage", AlphaVantageSource), ("finnhub", FinnhubSource),
-                       ("yfinance", YFinanceSource)]:
+    settings = SourceSettings(
+        cache_dir=tmp_path,
+        alphavantage_key=AV_KEY,
+        finnhub_key=FH_KEY,
+        alphavantage_url=fake_server.url,
+        finnhub_url=fake_server.url,
+        yahoo_url=fake_server.url,
+    )
+    for name, kind in [
+        ("alphavantage", AlphaVantageSource),
+        ("finnhub", FinnhubSource),
+        ("yfinance", YFinanceSource),
+    ]:
         source = build_source(name, settings)
         assert isinstance(source, kind) and source.name == name
         assert source.list_tickers() is None and AV_KEY not in repr(source)
