@@ -71,6 +71,14 @@ def months_before(day: dt.date, months: int) -> dt.date:
     return dt.date(year, month0 + 1, min(day.day, calendar.monthrange(year, month0 + 1)[1]))
 
 
+def history_start(last: dt.date, *, train_years: float, valid_months: int, max_horizon: int) -> dt.date:
+    """The earliest date :func:`training_windows` can reach when the data ends at ``last``: a
+    reader may skip older rows. Generous by construction (two calendar days per session of
+    horizon, a month of slack), since a late start would silently shorten training."""
+    back = round(365.25 * train_years) + 2 * max_horizon + 31
+    return months_before(last, valid_months) - dt.timedelta(days=back)
+
+
 def known_at(
     features: pl.DataFrame, targets: pl.DataFrame, until: dt.date, horizons: Sequence[int]
 ) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -9,12 +9,17 @@ import polars as pl
 from pydantic import Field
 
 from model_code.ml.importance import importance_markdown, importance_plot_png, write_importance
-from model_code.ml.lifecycle import fit_forecaster, known_at, promotion_status, training_windows
+from model_code.ml.lifecycle import (
+    fit_forecaster,
+    history_start,
+    known_at,
+    promotion_status,
+    training_windows,
+)
 from model_code.ml.registry import ModelRegistry, feature_list_hash
 from pm_resources import DUCKDB_POOL, WarehouseResource
 
 FAMILIES = ("lgbm_regressor", "bayesian_ridge")
-FIRST = dt.date(1900, 1, 1)
 LAST = dt.date(9999, 12, 31)
 
 
@@ -101,22 +106,30 @@ def ml_model(
         raise dg.Failure(f"family must be one of {FAMILIES}, got {config.family!r}")
     until = dt.date.fromisoformat(config.until) if config.until else None
     with warehouse.open() as wh:
-        features = wh.query("@features_daily_between", [FIRST, until or LAST])
-        targets = wh.query("@targets_until", [until or LAST])
+        last = wh.execute("SELECT max(date) FROM features.daily WHERE date <= ?", [until or LAST])[0][0]
+        if last is None:
+            raise dg.Failure("features.daily is empty: materialize features/daily and features/targets first")
+        first = history_start(
+            last,
+            train_years=config.train_years,
+            valid_months=config.valid_months,
+            max_horizon=max(config.horizons),
+        )
+        features = wh.query("@features_daily_between", [first, until or LAST])
+        targets = wh.query("@targets_between", [first, until or LAST])
     if until is not None:
         features, targets = known_at(features, targets, until, config.horizons)
-    if features.height == 0:
-        raise dg.Failure("features.daily is empty: materialize features/daily and features/targets first")
-    metadata: dict[str, dg.MetadataValue] = {}
-    sections, promoted = [], 0
+    # Train every horizon first, then open the warehouse only to register: the file stays free
+    # for readers while LightGBM runs.
     began = time.perf_counter()
-    with warehouse.open() as wh:
-        registry = ModelRegistry(wh)
-        for h in config.horizons:
-            windows = training_windows(
-                targets, h, train_years=config.train_years, valid_months=config.valid_months
-            )
-            fit = fit_forecaster(
+    fits = {}
+    for h in config.horizons:
+        windows = training_windows(
+            targets, h, train_years=config.train_years, valid_months=config.valid_months
+        )
+        fits[h] = (
+            windows,
+            fit_forecaster(
                 features,
                 targets,
                 h,
@@ -127,7 +140,15 @@ def ml_model(
                 seed=config.seed,
                 params=_params(config),
                 importance_repeats=config.importance_repeats,
-            )
+            ),
+        )
+        context.log.info("ml/model h=%d trained in %.1fs so far", h, time.perf_counter() - began)
+    training_seconds = time.perf_counter() - began
+    metadata: dict[str, dg.MetadataValue] = {}
+    sections, promoted = [], 0
+    with warehouse.open() as wh:
+        registry = ModelRegistry(wh)
+        for h, (windows, fit) in fits.items():
             fc = fit.forecaster
             status, reason = promotion_status(
                 fit.metrics["rank_ic"],
@@ -173,7 +194,7 @@ def ml_model(
             **metadata,
             "horizons_trained": dg.MetadataValue.float(float(len(config.horizons))),
             "horizons_promoted": dg.MetadataValue.float(float(promoted)),
-            "training_seconds": dg.MetadataValue.float(time.perf_counter() - began),
+            "training_seconds": dg.MetadataValue.float(training_seconds),
             "training_rows_read": dg.MetadataValue.float(float(features.height)),
             "feature_importance": dg.MetadataValue.md("\n\n".join(sections)),
         }

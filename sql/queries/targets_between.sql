@@ -1,6 +1,6 @@
--- Target rows dated on or before a date, without the bookkeeping column (ML training labels;
--- a horizon's columns are NULL until its target date closed). Parameter: the last date.
+-- Target rows dated in [start, end] (inclusive), without the bookkeeping column: ML training
+-- labels (a horizon's columns are NULL until its target date closed). Parameters: start, end.
 SELECT * EXCLUDE (computed_at)
 FROM features.targets
-WHERE date <= ?
+WHERE date BETWEEN ? AND ?
 ORDER BY ticker, date

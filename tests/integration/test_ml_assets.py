@@ -143,8 +143,10 @@ def test_model_is_trained_registered_with_importance_and_promoted_by_rank_ic(
 def test_predictions_have_the_forecast_columns_are_idempotent_and_refuse_expired_models(tmp_path, bars):
     db = tmp_path / "wh.duckdb"
     _seed(db, bars)
-    _train(db)
     last = _sessions(bars)[-1]
+    untrained = _predict(db, last)  # the nightly job before any training: nothing, and no failure
+    assert untrained["rows_written"].value == 0.0 and "lgbm h=1" in untrained["no_champion"].value
+    _train(db)
     meta = _predict(db, last)
     cols = "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'forecasts' "
     order = " ORDER BY ordinal_position"

@@ -22,6 +22,7 @@ from model_code.ml.forecasts import (
 )
 from model_code.ml.lifecycle import (
     fit_forecaster,
+    history_start,
     known_at,
     months_before,
     promotion_status,
@@ -121,6 +122,14 @@ def test_windows_end_at_the_latest_realized_label_and_known_at_cuts_the_future(f
     assert months_before(dt.date(2020, 1, 15), 13) == dt.date(2018, 12, 15)
     with pytest.raises(ValueError, match="shorten valid_months"):
         training_windows(targets, 21, train_years=1, valid_months=60)
+    # Reading from history_start changes no window (nor clips a training start).
+    first = history_start(last_bar, train_years=0.5, valid_months=2, max_horizon=63)
+    assert first > targets["date"].min()
+    for h in (1, 21, 63):
+        recent = targets.filter(pl.col("date") >= first)
+        full = training_windows(targets, h, train_years=0.5, valid_months=2)
+        assert training_windows(recent, h, train_years=0.5, valid_months=2) == full
+        assert full.train[0] > first
 
     until = targets["date"].unique().sort()[200]
     f2, t2 = known_at(*frames, until, (1, 5, 21, 63))
