@@ -1,4 +1,4 @@
-"""``make demo``: run the nightly job over the bundled history, offline.
+"""``make demo``: run the nightly job over the bundled history, train the ML models, offline.
 
 Runs in-process against the Dagster instance in ``$DAGSTER_HOME`` (so the runs, their asset
 materializations and check results show up in ``make dev``'s UI), cut into runs of at most a
@@ -15,6 +15,7 @@ import time
 import warnings
 
 import dagster as dg
+import polars as pl
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from model_code.market_data.calendar import trading_calendar
@@ -56,24 +57,31 @@ def main() -> int:
         f"Running nightly_job over the bundled history {start}..{end}: {len(keys)} sessions "
         f"in {len(chunks)} runs of at most {MAX_PARTITIONS_PER_RUN} (as a backfill would), offline ..."
     )
-    job = defs.resolve_job_def("nightly_job")
     instance = dg.DagsterInstance.get()
     checks: dict[str, tuple[bool, str]] = {}
-    # History: bars, features and targets for every session. Forecasts are a nightly product
-    # (a full refit of every model per as_of), so they run once, for the last session.
-    plan = [(chunk, HISTORY_ASSETS) for chunk in chunks] + [([keys[-1]], None)]
-    for chunk, selection in plan:
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    # History: bars, features and targets for every session. The ML models train once on that
+    # history (weekly in production), then forecasts, a nightly product (a full refit of every
+    # statistical model per as_of), run once for the last session with the ML champions.
+    plan = [("nightly_job", chunk, HISTORY_ASSETS, "bars, features, targets") for chunk in chunks]
+    plan += [
+        ("ml_training_job", None, None, "ML models trained on that history"),
+        ("nightly_job", [keys[-1]], None, "full nightly job incl. forecasts and ML predictions"),
+    ]
+    for job_name, chunk, selection, what in plan:
         began = time.perf_counter()
-        result = job.execute_in_process(
-            instance=instance,
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-            tags={ASSET_PARTITION_RANGE_START_TAG: chunk[0], ASSET_PARTITION_RANGE_END_TAG: chunk[-1]},
-            asset_selection=selection,
-            raise_on_error=False,
+        tags = (
+            {ASSET_PARTITION_RANGE_START_TAG: chunk[0], ASSET_PARTITION_RANGE_END_TAG: chunk[-1]}
+            if chunk
+            else {}
         )
+        result = defs.resolve_job_def(job_name).execute_in_process(
+            instance=instance, run_config=quiet, tags=tags, asset_selection=selection, raise_on_error=False
+        )
+        span = f"{chunk[0]}..{chunk[-1]}" if chunk else f"{start}..{end}"
         if not result.success:
             print(
-                f"nightly_job failed for {chunk[0]}..{chunk[-1]} (run {result.run_id}); "
+                f"{job_name} failed for {span} (run {result.run_id}); "
                 "see the log above or the run in the UI (make dev).",
                 file=sys.stderr,
             )
@@ -81,10 +89,7 @@ def main() -> int:
         for check in result.get_asset_check_evaluations():
             ok, _ = checks.get(check.check_name, (True, ""))
             checks[check.check_name] = (ok and check.passed, check.severity.value)
-        what = "bars, features, targets" if selection else "full nightly job incl. forecasts"
-        print(
-            f"  {chunk[0]}..{chunk[-1]} ({what}): run {result.run_id[:8]} ok in {time.perf_counter() - began:.1f}s"
-        )
+        print(f"  {span} ({what}): run {result.run_id[:8]} ok in {time.perf_counter() - began:.1f}s")
     import duckdb
 
     path = duckdb_path()
@@ -94,17 +99,31 @@ def main() -> int:
         quarantined = wh.count("market.quarantine")
         features = wh.count("features.daily")
         targets = wh.count("features.targets")
-        forecasts = wh.query(
-            "SELECT model, horizon, count(*) AS tickers, round(avg(yhat), 5) AS mean_yhat "
-            "FROM forecasts.predictions GROUP BY ALL ORDER BY model, horizon"
+        last = dt.date.fromisoformat(keys[-1])
+        summary = (
+            "SELECT model, horizon, count(*) AS tickers, round(avg(yhat), 5) AS mean_yhat, "
+            "round(avg(upper_80 - lower_80), 4) AS mean_width_80 FROM {} WHERE as_of = ? "
+            "GROUP BY ALL ORDER BY model, horizon"
+        )
+        forecasts = wh.query(summary.format("forecasts.predictions"), [last])
+        ml_forecasts = wh.query(summary.format("forecasts.ml_predictions"), [last])
+        champions = wh.query(
+            "SELECT horizon, model_id, round(json_extract(cv_metrics, '$.rank_ic')::DOUBLE, 4) AS "
+            "valid_rank_ic, train_start, train_end FROM models.registry WHERE status = 'champion' "
+            "ORDER BY family, horizon"
         )
     print(coverage)
     print(
         f"\n{coverage['n_bars'].sum()} bars for {coverage.height} tickers; {quarantined} rows quarantined; "
         f"{features} feature rows; {targets} target rows."
     )
-    print(f"Forecasts for {keys[-1]} (cumulative log return over h sessions):")
-    print(forecasts)
+    print(f"Statistical forecasts for {keys[-1]} (cumulative log return over h sessions):")
+    with pl.Config(tbl_rows=-1, fmt_str_lengths=40):
+        print(forecasts)
+        print(f"ML forecasts for {keys[-1]} (forecasts.ml_predictions, same units):")
+        print(ml_forecasts)
+        print("ML champions (models.registry; artifacts under $PM_HOME/models):")
+        print(champions)
     for name, (ok, severity) in checks.items():
         print(f"  check {name}: {'passed in every run' if ok else f'did not pass in some run ({severity})'}")
     print(f"\nDuckDB warehouse: {path}")
