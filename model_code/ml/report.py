@@ -246,7 +246,10 @@ def render_markdown(r: dict[str, Any]) -> str:
     (tr, va, te), d, lg = r["windows"], r["data"], {h: m["LightGBM"] for h, m in r["rows"].items()}
     ctx = dict(d, parquet=r["parquet"], seeds=r["seeds"], wall=r["wall_seconds"], rss=r["peak_rss_mib"])
     ctx["child_rss"] = r["child_rss_mib"]
-    ctx |= {"flags": "" if r["search"] else " --no-search", "search": "on" if r["search"] else "off"}
+    flags = ("" if r["search"] else " --no-search") + (
+        f" --stat-predictions {r['stat_predictions']}" if r["stat_predictions"] else ""
+    )
+    ctx |= {"flags": flags, "search": "on" if r["search"] else "off"}
     ctx |= {"data_s": r["data_seconds"], "n_feat": len(r["features"]), "feats": ", ".join(r["features"])}
     ctx |= {"dropped": ", ".join(d["dropped_tickers"]) or "none", "rss_gib": r["peak_rss_mib"] / 1024}
     ctx |= dict(zip(("tr0", "tr1", "va0", "va1", "te0", "te1"), (*tr, *va, *te), strict=True))
@@ -280,7 +283,10 @@ def render_markdown(r: dict[str, Any]) -> str:
         for h, v in r["seed_rank_ic"].items()
     )
     ctx["stat"] = (
-        f"scored from `{r['stat_predictions']}` (model `ensemble`, at its forecast origins only)."
+        f"scored from `{r['stat_predictions']}` (model `ensemble`, at its forecast origins only), "
+        "the rows written by `python -m model_code.evaluation.report ... --predictions-out` "
+        "(monthly refits, see `docs/results/forecast_walkforward.md`); its `days` column counts the "
+        "origins inside the test window."
         if r["stat_predictions"]
         else "pending (issue 3 walk-forward run not yet available; pass `--stat-predictions PATH`)."
     )
@@ -313,12 +319,22 @@ def _leak_rows(r: dict[str, Any]) -> list[str]:
         rows.append(f"* No daily hit rate above {HIT_ALERT:.0%}: the label-shuffle check was not triggered.")
     for h, lk in r["leaks"].items():
         s, up = lk["shuffled"], r["rows"][h]["random walk"]["hit"]
-        rows.append(
-            f"* **h={h}: daily hit rate > {HIT_ALERT:.0%} for {', '.join(lk['models'])}**; investigated as leakage: "
-            f"LightGBM retrained with labels shuffled within each date scores test Rank IC {_f(s['rank_ic'])} "
-            f"(t {_f(s['rank_ic_t'], '+.2f')}), hit rate {_f(s['hit'], '.1%')}; purge "
-            f"{'OK' if lk['purge_ok'] else 'FAILED'}; the always-up hit rate is {_f(up, '.1%')}."
-        )
+        ml = [m for m in lk["models"] if m != "statistical ensemble"]
+        if ml:
+            rows.append(
+                f"* **h={h}: daily hit rate > {HIT_ALERT:.0%} for {', '.join(ml)}**; investigated as leakage: "
+                f"LightGBM retrained with labels shuffled within each date scores test Rank IC "
+                f"{_f(s['rank_ic'])} (t {_f(s['rank_ic_t'], '+.2f')}), hit rate {_f(s['hit'], '.1%')}; purge "
+                f"{'OK' if lk['purge_ok'] else 'FAILED'}; the always-up hit rate is {_f(up, '.1%')}."
+            )
+        if "statistical ensemble" in lk["models"]:
+            hit = r["rows"][h]["statistical ensemble"]["hit"]
+            rows.append(
+                f"* **h={h}: daily hit rate > {HIT_ALERT:.0%} for the statistical ensemble** "
+                f"({_f(hit, '.1%')}); investigated: its forecasts at an origin are fitted on bars up to that "
+                f"origin only (walk-forward; property-tested in issue 3), and the always-up hit rate on the "
+                f"test window is {_f(up, '.1%')}: the market's drift, not skill."
+            )
     return rows
 
 
