@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Protocol
 
@@ -22,7 +23,7 @@ import numpy as np
 import polars as pl
 
 from model_code.forecasting.base import HORIZONS, FitDiagnostics, FitFailed, Forecast
-from model_code.forecasting.batch import TickerResult
+from model_code.forecasting.batch import ModelFactory, TickerResult, default_workers, forecast_universe
 from model_code.forecasting.returns import daily_log_returns
 
 
@@ -124,3 +125,37 @@ def merge_results(*groups: Iterable[TickerResult]) -> list[TickerResult]:
             into.diagnostics.extend(res.diagnostics)
             into.errors.update(res.errors)
     return list(merged.values())
+
+
+def forecast_tickers_and_panel(
+    series: Mapping[str, np.ndarray],
+    models: Mapping[str, ModelFactory],
+    panel_models: Mapping[str, PanelFactory],
+    panel: tuple[np.ndarray, Sequence[str], Mapping[str, str]],
+    horizons: Sequence[int] = HORIZONS,
+    *,
+    workers: int | None = None,
+) -> list[TickerResult]:
+    """Per-ticker models in worker processes and panel models, merged per ticker.
+
+    With worker processes the panel fits run in a thread of this process meanwhile (NumPy
+    releases the GIL), so the cores are busy while the per-ticker pool drains instead of one
+    idling through the panel fit afterwards. In-process (``workers == 1``) they run one after
+    the other: warning capture is process-global and must not interleave with the ticker fits.
+    """
+    returns, tickers, skipped = panel
+
+    def run_panels() -> list[list[TickerResult]]:
+        return [
+            forecast_panel(name, factory, returns, tickers, skipped, horizons)
+            for name, factory in panel_models.items()
+        ]
+
+    if not panel_models:
+        return forecast_universe(series, models, horizons, workers=workers)
+    if (workers or default_workers()) == 1 or len(series) < 2:
+        return merge_results(forecast_universe(series, models, horizons, workers=1), *run_panels())
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="panel-fit") as pool:
+        pending = pool.submit(run_panels)
+        per_ticker = forecast_universe(series, models, horizons, workers=workers)
+        return merge_results(per_ticker, *pending.result())

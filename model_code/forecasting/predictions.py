@@ -15,9 +15,9 @@ import numpy as np
 import polars as pl
 
 from model_code.forecasting.base import HORIZONS, Forecast
-from model_code.forecasting.batch import ModelFactory, TickerResult, forecast_universe
+from model_code.forecasting.batch import ModelFactory, TickerResult
 from model_code.forecasting.ensemble import combine, confidence, ensemble_weights
-from model_code.forecasting.panel import PanelFactory, forecast_panel, merge_results, return_panel
+from model_code.forecasting.panel import PanelFactory, forecast_tickers_and_panel, return_panel
 from model_code.forecasting.returns import daily_log_returns
 from model_code.market_data.calendar import TradingCalendar, trading_calendar
 
@@ -80,14 +80,16 @@ def forecast_as_of(
     forecast are kept, so both describe the same universe.
     """
     series = {t: r for t, r in return_series(bars, as_of, history).items() if r.size >= min_history}
-    results = forecast_universe(series, models, horizons, workers=workers)
+    panel: tuple[np.ndarray, list[str], dict[str, str]] = (np.zeros((0, 0)), [], {})
     if panel_models and series:
-        panel, tickers, skipped = return_panel(bars, as_of, history, min_history)
+        returns, tickers, skipped = return_panel(bars, as_of, history, min_history)
         keep = [i for i, t in enumerate(tickers) if t in series]
-        panel, tickers = panel[:, keep] if keep else np.zeros((0, 0)), [tickers[i] for i in keep]
-        skipped = {t: why for t, why in skipped.items() if t in series}
-        for name, factory in panel_models.items():
-            results = merge_results(results, forecast_panel(name, factory, panel, tickers, skipped, horizons))
+        panel = (
+            returns[:, keep] if keep else np.zeros((0, 0)),
+            [tickers[i] for i in keep],
+            {t: why for t, why in skipped.items() if t in series},
+        )
+    results = forecast_tickers_and_panel(series, models, panel_models or {}, panel, horizons, workers=workers)
     return results, target_dates(as_of, horizons, calendar)
 
 
