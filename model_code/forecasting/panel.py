@@ -22,6 +22,7 @@ from typing import Protocol
 import numpy as np
 import polars as pl
 
+from model_code.forecasting.array_backend import single_thread_blas
 from model_code.forecasting.base import HORIZONS, FitDiagnostics, FitFailed, Forecast
 from model_code.forecasting.batch import ModelFactory, TickerResult, default_workers, forecast_universe
 from model_code.forecasting.returns import daily_log_returns
@@ -146,10 +147,11 @@ def forecast_tickers_and_panel(
     returns, tickers, skipped = panel
 
     def run_panels() -> list[list[TickerResult]]:
-        return [
-            forecast_panel(name, factory, returns, tickers, skipped, horizons)
-            for name, factory in panel_models.items()
-        ]
+        with single_thread_blas():  # many small eigen-problems: BLAS threads only contend
+            return [
+                forecast_panel(name, factory, returns, tickers, skipped, horizons)
+                for name, factory in panel_models.items()
+            ]
 
     if not panel_models:
         return forecast_universe(series, models, horizons, workers=workers)
