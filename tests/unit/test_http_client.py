@@ -2,7 +2,8 @@
 response cache, secret redaction and the yfinance session's URL rewriting.
 
 Requests go to a scripted 127.0.0.1 server (``tests/http_fake.py``), never the network; waits
-go to a fake clock. Per-source behaviour is in ``test_web_sources.py``.
+go to a fake clock. Per-source behaviour is in ``test_web_sources.py``, ``test_keyed_rest_sources.py`` and
+``test_yfinance_source.py``.
 """
 
 from __future__ import annotations
