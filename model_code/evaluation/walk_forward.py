@@ -32,25 +32,21 @@ from model_code.features.targets import build_targets
 from model_code.forecasting.base import HORIZONS
 from model_code.forecasting.batch import ModelFactory, TickerResult
 from model_code.forecasting.panel import PanelFactory
-from model_code.forecasting.predictions import ensemble_frame, forecast_as_of, predictions_frame
+from model_code.forecasting.predictions import (
+    PREDICTION_SCHEMA,
+    ensemble_frame,
+    forecast_as_of,
+    predictions_frame,
+)
 from model_code.market_data.calendar import TradingCalendar, trading_calendar
 
 BENCHMARK = "random_walk"
 ENSEMBLE = "ensemble"
 KEY = ("origin", "ticker", "horizon")
+# the forecasts.predictions columns with as_of named origin, plus the realized return
 OUTPUT_COLUMNS: tuple[str, ...] = (
     "origin",
-    "ticker",
-    "model",
-    "horizon",
-    "target_date",
-    "yhat",
-    "lower_80",
-    "upper_80",
-    "lower_95",
-    "upper_95",
-    "vol_forecast",
-    "fit_seconds",
+    *(c for c in PREDICTION_SCHEMA if c != "as_of"),
     "actual",
 )
 _LOSS_SCHEMA = {"model": pl.String, "horizon": pl.Int32, "mse": pl.Float64, "n": pl.Int64}
