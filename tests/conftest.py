@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import polars as pl
 import pytest
 
@@ -50,6 +51,25 @@ def shared_parquet() -> Path:
     if not SHARED_PARQUET.is_file():
         pytest.skip(f"shared data set not found at {SHARED_PARQUET}")
     return SHARED_PARQUET
+
+
+def shared_log_returns(path: Path, ticker: str, through_year: int | None = None) -> np.ndarray:
+    """One ticker's daily log returns from the shared file, cleaned as the benchmarks clean it:
+    repeated (ticker, date) keys dropped (all copies), prices coalesce(adj_close, close) < $0.05
+    dropped, oldest first; only dates up to ``through_year`` when given."""
+    px = pl.coalesce("adj_close", "close")
+    frame = pl.scan_parquet(path).filter(pl.col("ticker") == ticker)
+    if through_year is not None:
+        frame = frame.filter(pl.col("date").dt.year() <= through_year)
+    prices = (
+        frame.filter(~pl.struct("ticker", "date").is_duplicated() & (px >= 0.05))
+        .sort("date")
+        .select(px)
+        .collect()
+        .to_series()
+        .to_numpy()
+    )
+    return np.diff(np.log(prices))
 
 
 def clean_bars(tickers=("AAA", "BBB"), start=dt.date(2019, 1, 2), n=30, source="test") -> pl.DataFrame:

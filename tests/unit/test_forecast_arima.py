@@ -6,7 +6,6 @@ import math
 import warnings
 
 import numpy as np
-import polars as pl
 import pytest
 from threadpoolctl import threadpool_limits
 
@@ -20,6 +19,7 @@ from model_code.forecasting.arima import (
     psi_weights,
 )
 from model_code.forecasting.base import Z80, Z95, FitFailed, Forecaster
+from tests.conftest import shared_log_returns
 
 
 @pytest.fixture(autouse=True)
@@ -171,15 +171,7 @@ def test_no_warning_escapes_and_library_grid_runs() -> None:
 
 @pytest.mark.shared_data
 def test_real_series_aapl(shared_parquet) -> None:
-    prices = (
-        pl.scan_parquet(shared_parquet)
-        .filter((pl.col("ticker") == "AAPL") & (pl.col("date").dt.year() <= 2018))
-        .sort("date")
-        .select("adj_close")
-        .collect()["adj_close"]
-        .to_numpy()
-    )
-    returns = np.diff(np.log(prices))
+    returns = shared_log_returns(shared_parquet, "AAPL", through_year=2018)
     model = Arima()
     model.fit(returns)
     for f in model.forecast():

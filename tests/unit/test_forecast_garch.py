@@ -7,13 +7,13 @@ import warnings
 from functools import cache
 
 import numpy as np
-import polars as pl
 import pytest
 from scipy import stats
 from threadpoolctl import threadpool_limits
 
 from model_code.forecasting.base import FitFailed, Forecaster
 from model_code.forecasting.garch import VARIANTS, Garch, exact_linear_constraints, library_default_garch
+from tests.conftest import shared_log_returns
 
 
 @pytest.fixture(autouse=True)
@@ -149,15 +149,7 @@ def test_no_warning_escapes_and_library_default_counts_them() -> None:
 
 @pytest.mark.shared_data
 def test_real_series_aapl(shared_parquet) -> None:
-    prices = (
-        pl.scan_parquet(shared_parquet)
-        .filter((pl.col("ticker") == "AAPL") & (pl.col("date").dt.year() <= 2018))
-        .sort("date")
-        .select("adj_close")
-        .collect()["adj_close"]
-        .to_numpy()
-    )
-    returns = np.diff(np.log(prices))
+    returns = shared_log_returns(shared_parquet, "AAPL", through_year=2018)
     for variant in ("garch", "gjr", "egarch"):
         model = Garch(variant, simulations=300)
         model.fit(returns)
@@ -177,19 +169,10 @@ def test_egarch_fits_never_end_below_the_model_they_nest(shared_parquet) -> None
 
     from model_code.forecasting.garch import NESTING_TOLERANCE, constant_variance_loglik
 
-    px = pl.coalesce("adj_close", "close")
-    frame = (
-        pl.scan_parquet(shared_parquet)
-        .filter(pl.col("ticker").is_in(["JWN", "KSS", "LB", "M", "TPR"]))
-        .filter(~pl.struct("ticker", "date").is_duplicated() & (px >= 0.05))
-        .sort("ticker", "date")
-        .select("ticker", px.alias("px"))
-        .collect()
-    )
     troubled = 0
     assert constant_variance_loglik(np.array([1.0, -1.0])) == pytest.approx(-(math.log(2 * math.pi) + 1))
-    for (ticker,), part in frame.group_by("ticker", maintain_order=True):
-        r = np.diff(np.log(part["px"].to_numpy()))[-1250:]
+    for ticker in ("JWN", "KSS", "LB", "M", "TPR"):
+        r = shared_log_returns(shared_parquet, ticker)[-1250:]
         spec = arch_model(100 * r, dist="t", vol="EGARCH", o=1, rescale=False)
         plain = spec.fit(disp="off", show_warning=False)
         floor = constant_variance_loglik(100 * r)

@@ -12,6 +12,7 @@ import pytest
 from model_code.forecasting.base import HORIZONS, FitFailed, Forecaster
 from model_code.forecasting.changepoints import changepoint_dates, cusum_changepoints
 from model_code.forecasting.samossa import Samossa, ar_cumulative_forecast
+from tests.conftest import shared_log_returns
 
 
 def level_shift(n: int = 400, at: int = 250, shift: float = 1.5, seed: int = 0) -> np.ndarray:
@@ -124,15 +125,7 @@ def test_samossa_80pct_interval_coverage_on_white_noise():
 
 @pytest.mark.shared_data
 def test_samossa_on_real_aapl_returns(shared_parquet):
-    px = (
-        pl.scan_parquet(shared_parquet)
-        .filter((pl.col("ticker") == "AAPL") & (pl.col("date").dt.year() <= 2018))
-        .unique(["date"], keep="first")
-        .sort("date")
-        .collect()["adj_close"]
-        .to_numpy()
-    )
-    returns = np.diff(np.log(px))
+    returns = shared_log_returns(shared_parquet, "AAPL", through_year=2018)
     assert returns.size > 900
     model = Samossa()
     diag = model.fit(returns)
