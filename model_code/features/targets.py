@@ -21,13 +21,13 @@ from collections.abc import Sequence
 import polars as pl
 
 from model_code.features._panel import BY, KEYS, finite_or_null, prepare_bars
+from model_code.horizons import HORIZONS
 
-DEFAULT_HORIZONS: tuple[int, ...] = (1, 5, 21, 63)
 VOL_WINDOW = 21
 SCALE_COLUMN = f"trailing_vol_{VOL_WINDOW}"
 
 
-def target_columns(horizons: Sequence[int] = DEFAULT_HORIZONS) -> tuple[str, ...]:
+def target_columns(horizons: Sequence[int] = HORIZONS) -> tuple[str, ...]:
     """Output columns of :func:`build_targets` after the (ticker, date) key, in order."""
     cols: list[str] = [SCALE_COLUMN]
     for h in horizons:
@@ -37,7 +37,7 @@ def target_columns(horizons: Sequence[int] = DEFAULT_HORIZONS) -> tuple[str, ...
 
 def build_targets(
     bars: pl.DataFrame,
-    horizons: Sequence[int] = DEFAULT_HORIZONS,
+    horizons: Sequence[int] = HORIZONS,
     *,
     threshold: float = 1.0,
 ) -> pl.DataFrame:

@@ -22,7 +22,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-HORIZONS: tuple[int, ...] = (1, 5, 21, 63)
+from model_code.horizons import HORIZONS
+
 Z80 = 1.2815515655446004  # standard normal quantile 0.90
 Z95 = 1.959963984540054  # standard normal quantile 0.975
 

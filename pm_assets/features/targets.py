@@ -6,6 +6,7 @@ import dagster as dg
 import polars as pl
 
 from model_code.features import build_targets, targets_resolved_in
+from model_code.horizons import HORIZONS
 from pm_assets.market.ohlcv import MAX_PARTITIONS_PER_RUN
 from pm_assets.partitions import partition_dates, trading_days
 from pm_resources import DUCKDB_POOL, WarehouseResource
@@ -32,15 +33,16 @@ def targets(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> 
     start, end = partition_dates(context)
     with warehouse.open() as wh:
         bars = wh.query("@ohlcv_history_until", [end])
-        rows = targets_resolved_in(build_targets(bars), start, end)
-        stamp = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    rows = targets_resolved_in(build_targets(bars), start, end)
+    stamp = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with warehouse.open() as wh:
         written = wh.upsert(
             "features.targets",
             rows.with_columns(computed_at=pl.lit(stamp)),
             ["ticker", "date"],
             keep_known=True,
         )
-    known = {h: rows.filter(pl.col(f"target_date_{h}").is_between(start, end)).height for h in (1, 5, 21, 63)}
+    known = {h: rows.filter(pl.col(f"target_date_{h}").is_between(start, end)).height for h in HORIZONS}
     return dg.MaterializeResult(
         metadata={
             "rows_written": dg.MetadataValue.float(float(written)),

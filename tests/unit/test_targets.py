@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from model_code.features import FEATURE_COLUMNS, build_daily_features, build_targets, target_columns
 from model_code.features.synthetic import synthetic_bars
+from model_code.horizons import HORIZONS
 
 KEYS = ["ticker", "date"]
-HORIZONS = (1, 5, 21, 63)
 
 
 @cache
