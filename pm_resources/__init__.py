@@ -3,6 +3,7 @@
 :func:`build_resources` reads the environment once, at definition load:
 
 - ``PM_DUCKDB_PATH`` / ``PM_HOME``: warehouse file (default ``./.pm/warehouse.duckdb``).
+- ``PM_DUCKDB_LOCK_TIMEOUT``: seconds to wait while another process holds it (default 60).
 - ``PM_SOURCES``: fallback order, comma-separated (default ``bundled``).
 - ``PM_UNIVERSE``: universe YAML (default: every ticker of the first listable source).
 - ``PM_PARQUET_PATH`` / ``PM_CSV_PATH``: local files for the file sources.
@@ -16,6 +17,7 @@ import os
 import dagster as dg
 
 from model_code.settings import duckdb_path
+from model_code.warehouse import DEFAULT_LOCK_TIMEOUT
 from pm_resources.market_data import MarketDataResource
 from pm_resources.warehouse import DUCKDB_POOL, WarehouseResource
 
@@ -30,7 +32,10 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
     """Resources for the current environment (see the module docstring)."""
     order = [s.strip() for s in os.environ.get("PM_SOURCES", "bundled").split(",") if s.strip()]
     return {
-        "warehouse": WarehouseResource(database=str(duckdb_path())),
+        "warehouse": WarehouseResource(
+            database=str(duckdb_path()),
+            lock_timeout_seconds=float(os.environ.get("PM_DUCKDB_LOCK_TIMEOUT") or DEFAULT_LOCK_TIMEOUT),
+        ),
         "market_data": MarketDataResource(
             fallback_order=order,
             universe_path=os.environ.get("PM_UNIVERSE") or None,
