@@ -1,4 +1,4 @@
-"""Ingest one window of daily bars: fetch, validate, store — all or nothing.
+"""Ingest one window of daily bars: fetch (no warehouse), validate, store (one transaction).
 
 Accepted bars are upserted into ``market.ohlcv``, rejected rows into ``market.quarantine``,
 series findings into ``market.data_quality``, in one transaction. Rows already stored are
@@ -39,23 +39,28 @@ class IngestionReport:
         return self.rows_quarantined / self.rows_received if self.rows_received else 0.0
 
 
-def ingest_window(
+def fetch_window(chain: FallbackChain, tickers: list[str], start: dt.date, end: dt.date) -> FetchResult:
+    """Fetch ``tickers`` for ``start..end`` (inclusive) from the sources; touches no warehouse.
+
+    This is the slow part (network, files), so callers run it with the DuckDB file closed.
+    """
+    return chain.fetch(tickers, start, end)
+
+
+def store_window(
     warehouse: Warehouse,
-    chain: FallbackChain,
-    tickers: list[str],
+    fetched: FetchResult,
+    result: ValidationResult,
     start: dt.date,
     end: dt.date,
     *,
-    rules: ValidationRules | None = None,
+    tickers_requested: int,
     calendar: TradingCalendar | None = None,
     now: dt.datetime | None = None,
 ) -> IngestionReport:
-    """Fetch ``tickers`` for ``start..end`` (inclusive), validate and store them."""
+    """Write a validated window in one transaction: sessions, accepted bars, quarantine, findings."""
     calendar = calendar or trading_calendar()
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    fetched: FetchResult = chain.fetch(tickers, start, end)
-    previous = warehouse.query("@ohlcv_last_bar_before", [start])
-    result = validate_ohlcv(fetched.bars, rules=rules, calendar=calendar, previous=previous)
     stamp = pl.lit(now, dtype=pl.Datetime("us"))
     with warehouse.transaction():
         write_sessions(warehouse, calendar, start, end)
@@ -73,7 +78,7 @@ def ingest_window(
     return IngestionReport(
         start=start,
         end=end,
-        tickers_requested=len(tickers),
+        tickers_requested=tickers_requested,
         rows_received=fetched.bars.height,
         rows_written=written,
         rows_quarantined=result.quarantined.height,
@@ -81,6 +86,31 @@ def ingest_window(
         failures=fetched.failures,
         source_errors=fetched.source_errors,
         validation=result,
+    )
+
+
+def ingest_window(
+    warehouse: Warehouse,
+    chain: FallbackChain,
+    tickers: list[str],
+    start: dt.date,
+    end: dt.date,
+    *,
+    rules: ValidationRules | None = None,
+    calendar: TradingCalendar | None = None,
+    now: dt.datetime | None = None,
+) -> IngestionReport:
+    """Fetch, validate and store one window through an already open warehouse.
+
+    For scripts and tests that own the file; the ``market/ohlcv`` asset runs the same phases
+    with the file closed while it fetches (:func:`fetch_window`, :func:`store_window`).
+    """
+    calendar = calendar or trading_calendar()
+    fetched = fetch_window(chain, tickers, start, end)
+    previous = warehouse.query("@ohlcv_last_bar_before", [start])
+    result = validate_ohlcv(fetched.bars, rules=rules, calendar=calendar, previous=previous)
+    return store_window(
+        warehouse, fetched, result, start, end, tickers_requested=len(tickers), calendar=calendar, now=now
     )
 
 

@@ -32,8 +32,9 @@ def daily_features(context: dg.AssetExecutionContext, warehouse: WarehouseResour
     start, end = partition_dates(context)
     with warehouse.open() as wh:
         bars = wh.query("@ohlcv_history_until", [end])
-        features = build_daily_features(bars).filter(pl.col("date").is_between(start, end))
-        stamp = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    features = build_daily_features(bars).filter(pl.col("date").is_between(start, end))
+    stamp = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with warehouse.open() as wh:
         written = wh.upsert(
             "features.daily", features.with_columns(computed_at=pl.lit(stamp)), ["ticker", "date"]
         )

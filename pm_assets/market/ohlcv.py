@@ -11,9 +11,10 @@ See docs/architecture.md.
 
 import dagster as dg
 
-from model_code.market_data.ingestion import IngestionReport, ingest_window
+from model_code.market_data.calendar import trading_calendar
+from model_code.market_data.ingestion import IngestionReport, fetch_window, store_window
 from model_code.market_data.universe import parse_universe
-from model_code.validation import ValidationRules, stale_tickers
+from model_code.validation import ValidationRules, stale_tickers, validate_ohlcv
 from model_code.validation.window_checks import CHECKS, window_verdicts
 from pm_assets.partitions import partition_dates, trading_days
 from pm_resources import DUCKDB_POOL, MarketDataResource, WarehouseResource
@@ -53,29 +54,37 @@ def ohlcv(
     """Validated daily bars in ``market.ohlcv`` (ticker, date, OHLC, adj_close, volume, source).
 
     Fetches the tickers stored by ``market/universe`` (its active rows and their pins) from the
-    configured sources (per ticker the first that answers wins),
+    configured sources (per ticker the first that answers wins) with the warehouse closed,
     moves rejected rows to ``market.quarantine`` with a reason, records series findings in
     ``market.data_quality``, upserts the rest, and checks the stored window.
     """
     start, end = partition_dates(context)
     rules = ValidationRules(min_price=config.min_price, jump_log_return=config.jump_log_return)
+    calendar = trading_calendar()
     with warehouse.open() as wh:
         # Read the upstream asset rather than re-reading the configuration, so the lineage
         # edge is real: what was materialized as the universe is what gets ingested.
         members = wh.query(
             "SELECT ticker, pinned_source AS source FROM market.universe WHERE active ORDER BY ticker"
         )
-        if members.is_empty():
-            raise dg.Failure(
-                description="market.universe has no active ticker: materialize market/universe first"
-            )
-        universe = parse_universe(members.to_dicts(), origin="market.universe")
-        report = ingest_window(wh, market_data.chain(universe), universe.tickers, start, end, rules=rules)
-        if report.rows_received == 0 and report.source_errors:
-            # Nothing arrived because sources failed (not because they had no data): fail the
-            # run so the operator sees it; the transaction wrote nothing harmful.
-            errors = "; ".join(f"{name}: {msg}" for name, msg in report.source_errors.items())
-            raise dg.Failure(description=f"no bars for {start}..{end}; source errors: {errors}")
+        previous = wh.query("@ohlcv_last_bar_before", [start])
+    if members.is_empty():
+        raise dg.Failure(
+            description="market.universe has no active ticker: materialize market/universe first"
+        )
+    universe = parse_universe(members.to_dicts(), origin="market.universe")
+    # Network and validation run with the file closed, so readers are never locked out meanwhile.
+    fetched = fetch_window(market_data.chain(universe), universe.tickers, start, end)
+    if fetched.bars.height == 0 and fetched.source_errors:
+        # Nothing arrived because sources failed (not because they had no data): fail the run
+        # so the operator sees it; nothing was written.
+        errors = "; ".join(f"{name}: {msg}" for name, msg in fetched.source_errors.items())
+        raise dg.Failure(description=f"no bars for {start}..{end}; source errors: {errors}")
+    result = validate_ohlcv(fetched.bars, rules=rules, calendar=calendar, previous=previous)
+    with warehouse.open() as wh:
+        report = store_window(
+            wh, fetched, result, start, end, tickers_requested=len(universe.tickers), calendar=calendar
+        )
         stored = wh.query("@ohlcv_window_violations", [start, end, config.min_price]).row(0, named=True)
         last = dict(wh.query("@ohlcv_last_dates", [end]).iter_rows())
     stale = stale_tickers(last, end, max_sessions=config.stale_after_sessions)
