@@ -9,7 +9,9 @@ the origin is used to fit or to weight.
 The ensemble at origin ``o`` weights the models by inverse MSE of *earlier* origins' forecasts
 that had been realized by ``o`` (``target_date <= o``), pooled over all such forecasts, on the
 (origin, ticker, horizon) keys where every model produced a forecast; equal weights where no
-forecast of that horizon has been realized yet.
+forecast of that horizon has been realized yet. That rule is
+:func:`~model_code.forecasting.losses.realized_losses`, the same function the nightly
+``forecasts/predictions`` asset weights its ensemble with (there over a trailing lookback).
 
 The realized target is ``actual = log(px[target_date] / px[origin])``, ``px`` = coalesce(
 adj_close, close) — ``fwd_ret_{h}`` of :func:`~model_code.features.targets.build_targets`. It is
@@ -29,8 +31,8 @@ import polars as pl
 from model_code.evaluation.accuracy import accuracy_table
 from model_code.evaluation.diebold_mariano import dm_test
 from model_code.features.targets import build_targets
-from model_code.forecasting.base import HORIZONS
 from model_code.forecasting.batch import ModelFactory, TickerResult
+from model_code.forecasting.losses import KEY, attach_realized, realized_losses, targets_long
 from model_code.forecasting.panel import PanelFactory
 from model_code.forecasting.predictions import (
     PREDICTION_SCHEMA,
@@ -38,18 +40,16 @@ from model_code.forecasting.predictions import (
     forecast_as_of,
     predictions_frame,
 )
+from model_code.horizons import HORIZONS
 from model_code.market_data.calendar import TradingCalendar, trading_calendar
 
 BENCHMARK = "random_walk"
-ENSEMBLE = "ensemble"
-KEY = ("origin", "ticker", "horizon")
 # the forecasts.predictions columns with as_of named origin, plus the realized return
 OUTPUT_COLUMNS: tuple[str, ...] = (
     "origin",
     *(c for c in PREDICTION_SCHEMA if c != "as_of"),
     "actual",
 )
-_LOSS_SCHEMA = {"model": pl.String, "horizon": pl.Int32, "mse": pl.Float64, "n": pl.Int64}
 OriginHook = Callable[[dt.date, list[TickerResult]], None]
 
 
@@ -68,52 +68,11 @@ def monthly_origins(start: dt.date, end: dt.date, calendar: TradingCalendar | No
 
 def realized_targets(bars: pl.DataFrame, horizons: Sequence[int], origins: Iterable[dt.date]) -> pl.DataFrame:
     """Long ``(ticker, origin, horizon, realized_date, actual)`` from ``build_targets`` at ``origins``."""
-    t = build_targets(bars, horizons).filter(pl.col("date").is_in(list(origins)))
-    parts = [
-        t.select(
-            "ticker",
-            pl.col("date").alias("origin"),
-            pl.lit(h, dtype=pl.Int32).alias("horizon"),
-            pl.col(f"target_date_{h}").alias("realized_date"),
-            pl.col(f"fwd_ret_{h}").alias("actual"),
-        )
-        for h in horizons
-    ]
-    return pl.concat(parts)
+    return targets_long(build_targets(bars, horizons).filter(pl.col("date").is_in(list(origins))), horizons)
 
 
 def _attach_actual(preds: pl.DataFrame, targets: pl.DataFrame) -> pl.DataFrame:
-    out = preds.rename({"as_of": "origin"}).join(targets, on=["ticker", "origin", "horizon"], how="left")
-    same_day = pl.col("realized_date") == pl.col("target_date")
-    return out.with_columns(pl.when(same_day).then(pl.col("actual")).alias("actual")).select(OUTPUT_COLUMNS)
-
-
-def realized_losses(history: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
-    """Per (model, horizon): MSE and count of ``history`` forecasts realized by ``as_of``.
-
-    Only rows with ``origin < as_of``, ``target_date <= as_of`` and a finite ``actual`` count,
-    ensemble rows excluded, restricted to keys where every model of that horizon has a row so
-    the models are compared on the same forecasts. Columns as ``ensemble_frame`` expects.
-    """
-    if history.is_empty():
-        return pl.DataFrame(schema=_LOSS_SCHEMA)
-    done = history.filter(
-        (pl.col("origin") < as_of)
-        & (pl.col("target_date") <= as_of)
-        & (pl.col("model") != ENSEMBLE)
-        & pl.col("actual").is_finite()
-        & pl.col("yhat").is_finite()
-    )
-    n_models = pl.col("model").n_unique().over("horizon")
-    done = done.filter(pl.len().over(KEY) == n_models)
-    return (
-        done.group_by("model", "horizon")
-        .agg(
-            ((pl.col("yhat") - pl.col("actual")) ** 2).mean().alias("mse"), pl.len().cast(pl.Int64).alias("n")
-        )
-        .select(pl.col("model"), pl.col("horizon").cast(pl.Int32), "mse", "n")
-        .sort("model", "horizon")
-    )
+    return attach_realized(preds, targets).select(OUTPUT_COLUMNS)
 
 
 def run_walk_forward(

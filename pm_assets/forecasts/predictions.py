@@ -3,16 +3,10 @@
 import datetime as dt
 
 import dagster as dg
-import polars as pl
 from pydantic import Field
 
 from model_code.forecasting import catalog
-from model_code.forecasting.predictions import (
-    ensemble_frame,
-    fit_log_frame,
-    forecast_as_of,
-    predictions_frame,
-)
+from model_code.forecasting.sessions import forecast_sessions, loss_window_start
 from model_code.market_data.calendar import trading_calendar
 from pm_assets.market.ohlcv import MAX_PARTITIONS_PER_RUN
 from pm_assets.partitions import partition_dates, trading_days
@@ -53,66 +47,55 @@ def predictions(
     from the random walk, drift, ARIMA, GARCH-family, SAMOSSA and MSSA-RL models, plus a
     performance-weighted ensemble, in ``forecasts.predictions``; each fit's outcome in ``forecasts.fit_log``.
 
-    Each as_of uses bars dated <= as_of only. Tickers are fitted in parallel worker
-    processes; MSSA-RL is fitted once on the date-aligned universe. A failing model or ticker is
-    logged with its error and the rest go on.
+    Each as_of uses bars dated <= as_of only; the ensemble weights come from the realized
+    losses of forecasts made in the trailing ``loss_lookback`` sessions (the walk-forward's
+    rule, ``model_code/forecasting/losses.py``). Tickers are fitted in parallel worker
+    processes with the warehouse closed; MSSA-RL is fitted once on the date-aligned universe.
+    A failing model or ticker is logged with its error and the rest go on.
     """
     start, end = partition_dates(context)
-    models = catalog.select(config.models)
-    panel_models = catalog.select_panel(config.models)
-    sessions = [dt.date.fromisoformat(str(d)) for d in trading_calendar().sessions_in_range(start, end)]
-    totals = {"rows": 0, "tickers": 0, "failed_fits": 0, "fit_seconds": 0.0}
+    calendar = trading_calendar()
+    sessions = [dt.date.fromisoformat(str(d)) for d in calendar.sessions_in_range(start, end)]
+    since = loss_window_start(start, config.loss_lookback, calendar)
     with warehouse.open() as wh:
         bars = wh.query("@ohlcv_history_until", [end])
-        for as_of in sessions:
-            results, dates = forecast_as_of(
-                bars,
-                as_of,
-                models,
-                history=config.history,
-                min_history=config.min_history,
-                workers=config.workers or None,
-                panel_models=panel_models,
-            )
-            preds = predictions_frame(results, as_of, dates)
-            since = trading_calendar().sessions_in_range(
-                as_of - dt.timedelta(days=2 * config.loss_lookback), as_of
-            )
-            losses = wh.query(
-                "@forecast_losses",
-                [as_of, dt.date.fromisoformat(str(since[max(0, len(since) - config.loss_lookback)]))],
-            )
-            ensemble, weights = ensemble_frame(preds, losses)
-            log = fit_log_frame(results, as_of)
-            with wh.transaction():
-                wh.upsert(
-                    "forecasts.predictions",
-                    pl.concat([preds, ensemble]),
-                    ["as_of", "ticker", "model", "horizon"],
-                )
-                wh.upsert("forecasts.fit_log", log, ["as_of", "ticker", "model"])
-                wh.upsert(
-                    "forecasts.ensemble_weights",
-                    weights.with_columns(as_of=pl.lit(as_of)),
-                    ["as_of", "horizon", "model"],
-                )
-            totals["rows"] += preds.height + ensemble.height
-            totals["tickers"] = max(totals["tickers"], len(results))
-            totals["failed_fits"] += int((log["status"] == "failed").sum())
-            totals["fit_seconds"] += float(log["fit_seconds"].fill_null(0).sum())
-            context.log.info(
-                "forecasts %s: %d tickers, %d rows, %d failed fits",
-                as_of,
-                len(results),
-                preds.height + ensemble.height,
-                int((log["status"] == "failed").sum()),
-            )
+        stored = wh.query("@forecast_history", [since, start])
+        targets = wh.query("@targets_between", [since, end])
+    # Every fit runs with the file closed, so readers are never locked out meanwhile.
+    made = forecast_sessions(
+        bars,
+        sessions,
+        catalog.select(config.models),
+        history_forecasts=stored,
+        targets=targets,
+        loss_lookback=config.loss_lookback,
+        history=config.history,
+        min_history=config.min_history,
+        workers=config.workers or None,
+        panel_models=catalog.select_panel(config.models),
+        calendar=calendar,
+    )
+    for day in made:
+        context.log.info(
+            "forecasts %s: %d tickers, %d rows, %d failed fits",
+            day.as_of,
+            day.tickers,
+            day.predictions.height,
+            day.failed_fits,
+        )
+    with warehouse.open() as wh, wh.transaction():
+        for day in made:
+            wh.upsert("forecasts.predictions", day.predictions, ["as_of", "ticker", "model", "horizon"])
+            wh.upsert("forecasts.fit_log", day.fit_log, ["as_of", "ticker", "model"])
+            wh.upsert("forecasts.ensemble_weights", day.weights, ["as_of", "horizon", "model"])
     return dg.MaterializeResult(
         metadata={
-            "rows_written": dg.MetadataValue.float(float(totals["rows"])),
-            "tickers": dg.MetadataValue.float(float(totals["tickers"])),
-            "failed_fits": dg.MetadataValue.float(float(totals["failed_fits"])),
-            "fit_seconds_total": dg.MetadataValue.float(totals["fit_seconds"]),
+            "rows_written": dg.MetadataValue.float(float(sum(d.predictions.height for d in made))),
+            "tickers": dg.MetadataValue.float(float(max((d.tickers for d in made), default=0))),
+            "failed_fits": dg.MetadataValue.float(float(sum(d.failed_fits for d in made))),
+            "fit_seconds_total": dg.MetadataValue.float(
+                float(sum(d.fit_log["fit_seconds"].fill_null(0).sum() for d in made))
+            ),
             "as_of_sessions": dg.MetadataValue.float(float(len(sessions))),
         }
     )
