@@ -38,15 +38,16 @@ def accuracy(
         sessions = trading_calendar().sessions_in_range(latest - dt.timedelta(days=2 * config.window), latest)
         since = dt.date.fromisoformat(str(sessions[max(0, len(sessions) - config.window)]))
         evaluated = wh.query("@forecast_evaluation", [latest, since])
-        if evaluated.is_empty():
-            context.log.info("no realized forecasts between %s and %s yet", since, latest)
-            return dg.MaterializeResult(metadata={"evaluated_rows": dg.MetadataValue.float(0.0)})
-        pooled = compare_to_random_walk(evaluated).with_columns(ticker=pl.lit("*"))
-        per_ticker = accuracy_table(evaluated, by=("model", "ticker", "horizon"))
-        table = pl.concat([pooled, per_ticker], how="diagonal_relaxed").with_columns(
-            evaluated_through=pl.lit(latest), window_start=pl.lit(since)
-        )
         columns = [c[0] for c in wh.execute("DESCRIBE forecasts.accuracy")]
+    if evaluated.is_empty():
+        context.log.info("no realized forecasts between %s and %s yet", since, latest)
+        return dg.MaterializeResult(metadata={"evaluated_rows": dg.MetadataValue.float(0.0)})
+    pooled = compare_to_random_walk(evaluated).with_columns(ticker=pl.lit("*"))
+    per_ticker = accuracy_table(evaluated, by=("model", "ticker", "horizon"))
+    table = pl.concat([pooled, per_ticker], how="diagonal_relaxed").with_columns(
+        evaluated_through=pl.lit(latest), window_start=pl.lit(since)
+    )
+    with warehouse.open() as wh:
         wh.upsert(
             "forecasts.accuracy",
             table.select([c for c in columns if c in table.columns]),
