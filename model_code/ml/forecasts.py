@@ -41,8 +41,9 @@ import numpy as np
 import polars as pl
 
 from model_code.forecasting.predictions import PREDICTION_SCHEMA
+from model_code.ml.artifacts import read_meta, write_meta
 from model_code.ml.dataset import CrossSectionalNormalizer
-from model_code.ml.models import load_learner, read_meta, write_meta
+from model_code.ml.models import load_learner
 from model_code.ml.training import TrainedModel, Window, predict
 
 TRADING_DAYS = 252

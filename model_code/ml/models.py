@@ -5,15 +5,16 @@ Every model has ``fit(X, y, *, sample_weight=None, eval_set=None) -> self``, ``p
 ``X`` is a float array (rows x features, NaN = missing), ``y`` the target (a forward log return
 or z-score for regressors, class labels such as sign or -1/0/1 significant moves for classifiers).
 
-An artifact is a folder: ``meta.json`` (family, params, format) plus the payload, LightGBM's
-native text model (``model.txt``) or a joblib pickle (``model.joblib``) for sklearn models.
-:func:`load_model` reads any artifact back by its family.
+An artifact is a folder: ``meta.json`` (family, params, format; :mod:`model_code.ml.artifacts`)
+plus the payload, LightGBM's native text model (``model.txt``) or a joblib pickle
+(``model.joblib``) for sklearn models. :func:`load_learner` reads one of these learners back by
+its family; :func:`model_code.ml.loading.load_model` reads any artifact (learner, regime model
+or return forecaster).
 """
 
 from __future__ import annotations
 
 import inspect
-import json
 import os
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, Self, runtime_checkable
@@ -24,8 +25,8 @@ import numpy as np
 import sklearn
 from sklearn.linear_model import BayesianRidge
 
-FORMAT_VERSION = 1
-META_FILE = "meta.json"
+from model_code.ml.artifacts import read_meta, write_meta
+
 EvalSet = tuple[np.ndarray, np.ndarray]
 
 # Defaults sized for ~250k rows x ~15 features (sklearn-API names; native aliases in comments).
@@ -70,23 +71,6 @@ class Model(Protocol):
     def predict(self, X: np.ndarray) -> np.ndarray: ...
 
     def save(self, path: str | Path) -> Path: ...
-
-
-def write_meta(path: Path, meta: dict[str, Any]) -> None:
-    """Write ``meta.json`` into the artifact folder ``path`` (created if needed)."""
-    path.mkdir(parents=True, exist_ok=True)
-    (path / META_FILE).write_text(json.dumps({"format_version": FORMAT_VERSION, **meta}, indent=2))
-
-
-def read_meta(path: str | Path, family: str | None = None) -> dict[str, Any]:
-    """Read an artifact's ``meta.json``; with ``family``, refuse an artifact of another family."""
-    file = Path(path) / META_FILE
-    if not file.is_file():
-        raise FileNotFoundError(f"{path} is not a model artifact (no {META_FILE})")
-    meta = json.loads(file.read_text())
-    if family is not None and meta.get("family") != family:
-        raise ValueError(f"{path} holds a {meta.get('family')!r} model, not {family!r}")
-    return meta
 
 
 def _as_x(X: np.ndarray) -> np.ndarray:
@@ -339,24 +323,16 @@ class BayesianRidgeModel:
         return obj
 
 
-def load_model(path: str | Path) -> Any:
-    """Load any artifact folder written by a ``save`` here, by ``RegimeModel.save`` or by
-    ``ReturnForecaster.save`` (a learner plus its normalizer and return calibration)."""
-    if read_meta(path).get("wrapper") == "return_forecaster":
-        from model_code.ml.forecasts import ReturnForecaster
-
-        return ReturnForecaster.load(path)
-    return load_learner(path)
+Learner = LgbmRegressor | LgbmClassifier | BayesianRidgeModel
+LEARNERS: tuple[type[Learner], ...] = (LgbmRegressor, LgbmClassifier, BayesianRidgeModel)
 
 
-def load_learner(path: str | Path) -> Any:
-    """The bare learner (or regime model) of an artifact folder, ignoring any wrapper."""
+def load_learner(path: str | Path) -> Learner:
+    """The bare learner of an artifact folder written by a ``save`` here, ignoring any wrapper
+    (a ``ReturnForecaster`` artifact holds its learner this way). Regime models and wrapped
+    artifacts are loaded by :func:`model_code.ml.loading.load_model`."""
     family = read_meta(path)["family"]
-    if family.startswith("regime_"):
-        from model_code.ml.regime import RegimeModel
-
-        return RegimeModel.load(path)
-    classes: dict[str, type[Any]] = {c.family: c for c in (LgbmRegressor, LgbmClassifier, BayesianRidgeModel)}
+    classes: dict[str, type[Learner]] = {c.family: c for c in LEARNERS}
     if family not in classes:
-        raise ValueError(f"{path}: unknown model family {family!r}; known: {sorted(classes)}")
+        raise ValueError(f"{path}: {family!r} is not a learner family; known: {sorted(classes)}")
     return classes[family].load(path)

@@ -23,7 +23,7 @@ from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 from threadpoolctl import threadpool_limits
 
-from model_code.ml.models import read_meta, write_meta
+from model_code.ml.artifacts import read_meta, write_meta
 
 VOL_WINDOW = 21
 ANNUALIZATION = 252

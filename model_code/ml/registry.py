@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from model_code.ml.models import load_model
+from model_code.ml.loading import load_model
 from model_code.settings import pm_home
 from model_code.warehouse import Warehouse
 
@@ -133,6 +133,18 @@ class RegistryRecord:
             )
 
 
+def load_artifact(rec: RegistryRecord, artifact_root: str | Path | None = None) -> Any:
+    """The model saved for ``rec``: from its ``artifact_path`` or, if that folder moved, from
+    ``artifact_root/model_id`` (default ``$PM_HOME/models``). Reads files only: it needs no open
+    warehouse and checks no expiry (:meth:`RegistryRecord.check_usable` does)."""
+    path = Path(rec.artifact_path)
+    if not path.is_dir():
+        path = (Path(artifact_root) if artifact_root is not None else pm_home() / "models") / rec.model_id
+    if not path.is_dir():
+        raise FileNotFoundError(f"artifact of model {rec.model_id} missing at {rec.artifact_path} and {path}")
+    return load_model(path)
+
+
 class ModelRegistry:
     """Register, load, promote and retire models; rows in ``models.registry``."""
 
@@ -234,12 +246,7 @@ class ModelRegistry:
         """
         rec = self.record(model_id)
         rec.check_usable(as_of if as_of is not None else _utcnow())
-        path = Path(rec.artifact_path)
-        if not path.is_dir():
-            path = self.artifact_root / model_id
-        if not path.is_dir():
-            raise FileNotFoundError(f"artifact of model {model_id} missing at {rec.artifact_path} and {path}")
-        return load_model(path), rec
+        return load_artifact(rec, self.artifact_root), rec
 
     def champion(
         self, family: str, horizon: int, as_of: dt.datetime | dt.date | None = None

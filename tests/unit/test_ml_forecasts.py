@@ -28,7 +28,7 @@ from model_code.ml.lifecycle import (
     promotion_status,
     training_windows,
 )
-from model_code.ml.models import load_model
+from model_code.ml.loading import load_model
 from model_code.ml.registry import ModelExpired, ModelRegistry, RegistryRecord, feature_list_hash
 from model_code.ml.training import train_horizon_model
 

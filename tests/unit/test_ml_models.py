@@ -7,12 +7,12 @@ import polars as pl
 import pytest
 
 from model_code.ml.importance import feature_importance, importance_markdown, importance_plot_png
+from model_code.ml.loading import load_model
 from model_code.ml.models import (
     BayesianRidgeModel,
     LgbmClassifier,
     LgbmRegressor,
     Model,
-    load_model,
 )
 
 SMALL = {"min_child_samples": 20, "n_estimators": 60, "n_jobs": 1}

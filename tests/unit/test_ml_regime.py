@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from model_code.features.synthetic import synthetic_bars
-from model_code.ml.models import load_model
+from model_code.ml.loading import load_model
 from model_code.ml.regime import RegimeModel, market_regime_inputs
 
 BLOCKS = ((0.004, 200), (0.02, 200), (0.004, 200), (0.02, 200))  # (daily vol, dates): calm, stormy, ...
