@@ -1,8 +1,10 @@
 """Forecasting stage: our statistical models vs the library-default way, per ticker and for the universe.
 
-Data: the shared parquet (402 tickers x 5 years). Per ticker: rows whose (ticker, date) key is
-duplicated are dropped (all copies), then bars with a missing, non-positive or < $0.05 price
-(``coalesce(adj_close, close)``); daily log returns of what is left; the last ``--bars`` returns;
+Data: the shared parquet (402 tickers x 5 years), read by
+:func:`~model_code.evaluation.clean_bars.load_clean_bars` (only the bars the product's validator
+accepts: repeated keys, non-positive and < $0.05 prices, broken high/low and
+one-bar spikes are quarantined). Per ticker: daily log returns of ``coalesce(adj_close, close)``
+(:func:`~model_code.forecasting.returns.daily_log_returns`); the last ``--bars`` returns;
 tickers with fewer are dropped. The first ``--tickers`` eligible tickers (alphabetical) are used.
 
 (a) Per model, in this process with ONE BLAS thread (threadpoolctl), over ``--sample`` tickers
@@ -30,53 +32,43 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 from threadpoolctl import threadpool_limits
 
 from benchmarks.forecast_references import comparisons
+from model_code.evaluation.clean_bars import load_clean_bars
 from model_code.forecasting.base import HORIZONS
 from model_code.forecasting.batch import default_workers
 from model_code.forecasting.catalog import FORECASTERS, PANEL_FORECASTERS
 from model_code.forecasting.panel import forecast_tickers_and_panel
+from model_code.forecasting.returns import daily_log_returns
 
 DEFAULT_PARQUET = (
     Path(__file__).resolve().parents[2] / "shared" / "data" / "us_equities_daily_2015_2019.parquet"
 )
-MIN_PRICE = 0.05  # USD
 TARGET_TICKERS, TARGET_SECONDS, TARGET_CORES, TARGET_STAGE_SPEEDUP = 400, 60.0, 2, 3.0
 
 
 # --------------------------------------------------------------------------- data
 
 
-def load_returns(parquet: Path, bars: int) -> tuple[dict[str, np.ndarray], dict[str, int]]:
-    """``{ticker: last `bars` daily log returns}`` (oldest first) and counts of what was dropped."""
-    raw = pl.read_parquet(parquet, columns=["ticker", "date", "adj_close", "close"])
-    key = pl.struct("ticker", "date")
-    dedup = raw.filter(~key.is_duplicated())
-    price = pl.coalesce("adj_close", "close")
-    clean = dedup.filter(price.is_not_null() & (price >= MIN_PRICE)).select(
-        "ticker", "date", price.alias("price")
-    )
-    rets = (
-        clean.sort("ticker", "date")
-        .with_columns(pl.col("price").log().diff().over("ticker").alias("ret"))
-        .drop_nulls("ret")
-    )
+def load_returns(parquet: Path, bars: int) -> tuple[dict[str, np.ndarray], dict[str, object]]:
+    """``{ticker: last `bars` daily log returns}`` (oldest first) of the file's accepted bars, and
+    counts of what was read, quarantined and left out."""
+    clean = load_clean_bars(parquet)
+    rets = daily_log_returns(clean.bars, clean.bars["date"].max())
     series: dict[str, np.ndarray] = {}
     short = 0
     for (ticker,), part in rets.group_by("ticker", maintain_order=True):
-        arr = part["ret"].to_numpy()
-        if arr.size < bars or not np.isfinite(arr).all():
+        arr = part["r"].to_numpy()
+        if arr.size < bars:
             short += 1
             continue
         series[str(ticker)] = np.ascontiguousarray(arr[-bars:], dtype=np.float64)
     info = {
-        "tickers": raw["ticker"].n_unique(),
-        "rows": raw.height,
-        "dup_rows": raw.height - dedup.height,
-        "bad_price_rows": dedup.height - clean.height,
-        "short_tickers": short,
+        "tickers": clean.raw_tickers,
+        "rows": clean.raw_rows,
+        "quarantined": clean.quarantined,
+        "short_tickers": short + len(clean.dropped_tickers),
     }
     return dict(sorted(series.items())), info
 
@@ -189,10 +181,10 @@ def main() -> int:
 
     load1, _, _ = os.getloadavg()
     print("forecasting stage benchmark (fit + forecast of horizons 1/5/21/63 sessions)")
+    quarantined = ", ".join(f"{k} {v}" for k, v in sorted(info["quarantined"].items())) or "none"
     print(
-        f"  data: {info['tickers']} tickers, {info['rows']:,} rows; dropped {info['dup_rows']} duplicate-key "
-        f"rows, {info['bad_price_rows']} bars with price <= 0 / < ${MIN_PRICE}, {info['short_tickers']} "
-        f"tickers with < {args.bars} returns"
+        f"  data: {info['tickers']} tickers, {info['rows']:,} rows; quarantined by the validator: "
+        f"{quarantined}; {info['short_tickers']} tickers with < {args.bars} returns"
     )
     print(
         f"  universe: {n} tickers x {args.bars} daily log returns"

@@ -36,21 +36,21 @@ def _mark(ok: bool) -> str:
 
 def part_a(parquet: Path) -> None:
     """Child: time cleaning, features + targets, and the 5-day LightGBM fit; print one line each."""
+    from model_code.evaluation.clean_bars import load_clean_bars
     from model_code.features import build_daily_features, build_targets
-    from model_code.ml.report import TRAIN, VALID, load_clean_bars
+    from model_code.ml.report import TRAIN, VALID
     from model_code.ml.training import train_horizon_model
 
     t0 = time.perf_counter()
-    bars, info = load_clean_bars(parquet)
+    bars = load_clean_bars(parquet).bars
     t1 = time.perf_counter()
     features, targets = build_daily_features(bars), build_targets(bars)
     t2 = time.perf_counter()
     model = train_horizon_model(features, targets, 5, train=TRAIN, valid=VALID)
     t3 = time.perf_counter()
     work = t3 - t1
-    print(
-        f"  load + validate {t1 - t0:.2f} s ({info['rows']:,} rows, {info['tickers']} tickers; not counted)"
-    )
+    tickers = bars["ticker"].n_unique()
+    print(f"  load + validate {t1 - t0:.2f} s ({bars.height:,} rows, {tickers} tickers; not counted)")
     print(
         f"  features + targets {t2 - t1:.2f} s, 5-day LightGBM train {t3 - t2:.2f} s "
         f"({model.valid_metrics['train_rows']:.0f} rows, {model.valid_metrics['best_iteration']:.0f} trees)"

@@ -10,6 +10,8 @@ import numpy as np
 import polars as pl
 import pytest
 
+from model_code.evaluation.clean_bars import load_clean_bars
+from model_code.forecasting.returns import daily_log_returns
 from model_code.market_data.calendar import trading_calendar
 from model_code.market_data.schema import conform_ohlcv
 from model_code.warehouse import Warehouse, apply_ddl
@@ -54,22 +56,12 @@ def shared_parquet() -> Path:
 
 
 def shared_log_returns(path: Path, ticker: str, through_year: int | None = None) -> np.ndarray:
-    """One ticker's daily log returns from the shared file, cleaned as the benchmarks clean it:
-    repeated (ticker, date) keys dropped (all copies), prices coalesce(adj_close, close) < $0.05
-    dropped, oldest first; only dates up to ``through_year`` when given."""
-    px = pl.coalesce("adj_close", "close")
-    frame = pl.scan_parquet(path).filter(pl.col("ticker") == ticker)
-    if through_year is not None:
-        frame = frame.filter(pl.col("date").dt.year() <= through_year)
-    prices = (
-        frame.filter(~pl.struct("ticker", "date").is_duplicated() & (px >= 0.05))
-        .sort("date")
-        .select(px)
-        .collect()
-        .to_series()
-        .to_numpy()
-    )
-    return np.diff(np.log(prices))
+    """One ticker's daily log returns, oldest first, from the accepted bars of the shared file
+    (:func:`~model_code.evaluation.clean_bars.load_clean_bars`, as the reports and benchmarks read
+    it); only bars dated up to the end of ``through_year`` when given."""
+    end = dt.date(through_year, 12, 31) if through_year is not None else None
+    bars = load_clean_bars(path, tickers=[ticker], end=end).bars
+    return daily_log_returns(bars, bars["date"].max())["r"].to_numpy()
 
 
 def clean_bars(tickers=("AAA", "BBB"), start=dt.date(2019, 1, 2), n=30, source="test") -> pl.DataFrame:

@@ -6,10 +6,10 @@ Usage::
         [--tickers N] [--models arima garch ...] [--workers 2] \\
         --out docs/results/forecast_walkforward.md [--predictions-out PATH.parquet]
 
-Bars are read with polars, conformed to the canonical schema and validated
-(:func:`~model_code.validation.validate_ohlcv`); only accepted rows are used (duplicate keys,
-non-positive prices and sub-$0.05 placeholder quotes are quarantined there). Next to the
-markdown, ``<stem>_origins.parquet`` holds the small per-(origin, model, horizon) accuracy
+Bars are read by :func:`~model_code.evaluation.clean_bars.load_clean_bars` (conformed to the
+canonical schema and validated by the product's validator); only accepted rows are used
+(duplicate keys, non-positive prices and sub-$0.05 placeholder quotes are quarantined there).
+The report names its input relative to the repository root. Next to the markdown, ``<stem>_origins.parquet`` holds the small per-(origin, model, horizon) accuracy
 table (not the per-ticker rows).
 """
 
@@ -29,6 +29,7 @@ import numpy as np
 import polars as pl
 
 from model_code.evaluation.accuracy import accuracy_table
+from model_code.evaluation.clean_bars import bar_file_source, load_clean_bars, repo_relative
 from model_code.evaluation.walk_forward import (
     BENCHMARK,
     compare_to_random_walk,
@@ -38,19 +39,16 @@ from model_code.evaluation.walk_forward import (
 from model_code.forecasting import catalog
 from model_code.forecasting.base import HORIZONS
 from model_code.forecasting.batch import TickerResult, default_workers
-from model_code.market_data.schema import conform_ohlcv
-from model_code.validation import validate_ohlcv
 
 
 def load_bars(path: str | Path, tickers: int | None = None, seed: int = 0) -> pl.DataFrame:
-    """Accepted bars of ``path``; with ``tickers``, a seeded random sample of that many tickers."""
-    raw = conform_ohlcv(pl.read_parquet(path), source="parquet", origin=str(path))
-    if tickers is not None:
-        names = np.array(sorted(raw["ticker"].drop_nulls().unique().to_list()))
-        pick = np.random.default_rng(seed).choice(names, size=min(tickers, names.size), replace=False)
-        raw = raw.filter(pl.col("ticker").is_in(sorted(pick.tolist())))
-    accepted = validate_ohlcv(raw).accepted
-    return accepted.unique(["ticker", "date"], keep="none").sort("ticker", "date")
+    """Accepted bars of ``path``; with ``tickers``, those of a seeded random sample of that many
+    of the file's tickers (drawn before validation, so the sample does not depend on it)."""
+    if tickers is None:
+        return load_clean_bars(path).bars
+    names = np.array(bar_file_source(path).list_tickers())
+    pick = np.random.default_rng(seed).choice(names, size=min(tickers, names.size), replace=False)
+    return load_clean_bars(path, tickers=sorted(pick.tolist())).bars
 
 
 def _fmt(x: float | None, spec: str = ".3f") -> str:
@@ -202,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     table = compare_to_random_walk(evaluated)
     wall = time.perf_counter() - began
     settings = {
-        "data": f"{args.parquet} ({bars['ticker'].n_unique()} tickers after sampling and validation)",
+        "data": f"{repo_relative(args.parquet)} ({bars['ticker'].n_unique()} tickers after sampling and validation)",
         "origins": f"{len(origins)} monthly, {origins[0]} to {origins[-1]}" if origins else "none",
         "models": ", ".join([*models, *panel_models]) + ", ensemble",
         "windows": f"fit on the last ≤ {args.history} daily returns (≥ {args.min_history}); horizons "

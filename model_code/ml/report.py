@@ -3,12 +3,13 @@
     python -m model_code.ml.report --parquet PATH --out docs/results/ml_walkforward.md \\
         [--seeds 3] [--no-search] [--stat-predictions PATH]
 
-Bars are conformed and validated (only accepted rows, duplicate keys dropped); features and
-targets are built once. Per horizon h in (1, 5, 21, 63): LightGBM configurations (label
-``fwd_ret`` / ``fwd_ret_z``, per-date rank transform on/off, regime features on/off) are
-compared on the VALIDATION window only; the chosen one is refitted with ``--seeds`` seeds, a
-Bayesian ridge baseline uses the same label, and all are scored once on the test window
-against the raw h-bar log return ``fwd_ret_h``. No Dagster imports here.
+Bars are read by :func:`~model_code.evaluation.clean_bars.load_clean_bars` (conformed and
+validated; only accepted rows); features and targets are built once. Per horizon h in
+(1, 5, 21, 63): LightGBM configurations (label ``fwd_ret`` / ``fwd_ret_z``, per-date rank
+transform on/off, regime features on/off) are compared on the VALIDATION window only; the chosen
+one is refitted with ``--seeds`` seeds, a Bayesian ridge baseline uses the same label, and all
+are scored once on the test window against the raw h-bar log return ``fwd_ret_h``. The report
+names its input files relative to the repository root. No Dagster imports here.
 """
 
 from __future__ import annotations
@@ -25,12 +26,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from model_code.evaluation.clean_bars import CleanBars, load_clean_bars, repo_relative
 from model_code.features import build_daily_features, build_targets
-from model_code.market_data.schema import conform_ohlcv
 from model_code.ml.cv import TrialLog
 from model_code.ml.regime import market_regime_inputs
 from model_code.ml.training import TrainedModel, evaluate, predict, train_horizon_model
-from model_code.validation import validate_ohlcv
 
 TRAIN = (dt.date(2015, 3, 1), dt.date(2017, 6, 30))
 VALID = (dt.date(2017, 7, 1), dt.date(2017, 12, 31))
@@ -53,18 +53,16 @@ def peak_rss_mib() -> tuple[float, float]:
     return own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
 
 
-def load_clean_bars(path: str | Path) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """Accepted bars of ``path`` (conform + ``validate_ohlcv``; repeated keys dropped) and counts."""
-    raw = conform_ohlcv(pl.read_parquet(path), source="parquet", origin=str(path))
-    result = validate_ohlcv(raw)
-    bars = result.accepted.unique(["ticker", "date"], keep="none").sort("ticker", "date")
-    info = {"raw_rows": raw.height, "raw_tickers": raw["ticker"].n_unique(), "rows": bars.height}
-    info["tickers"], info["dropped_tickers"] = (
-        bars["ticker"].n_unique(),
-        sorted(set(raw["ticker"]) - set(bars["ticker"])),
-    )
-    info["quarantined"] = {k: v for k, v in result.quarantine_counts().items() if v}
-    return bars, info
+def data_summary(clean: CleanBars) -> dict[str, Any]:
+    """The report's data counts: rows and tickers read and kept, quarantined rows per reason."""
+    return {
+        "raw_rows": clean.raw_rows,
+        "raw_tickers": clean.raw_tickers,
+        "rows": clean.bars.height,
+        "tickers": clean.bars["ticker"].n_unique(),
+        "dropped_tickers": clean.dropped_tickers,
+        "quarantined": clean.quarantined,
+    }
 
 
 def random_walk_metrics(targets: pl.DataFrame, horizon: int) -> dict[str, float]:
@@ -119,7 +117,8 @@ def leakage_check(features, targets, h, market, cfg, trained: TrainedModel) -> d
 def run_report(parquet, out=None, *, seeds=3, search=True, stat_predictions=None, horizons=HORIZONS) -> dict:
     """Run everything and (with ``out``) write the markdown; returns the collected results."""
     t0 = time.perf_counter()
-    bars, data = load_clean_bars(parquet)
+    clean = load_clean_bars(parquet)
+    bars, data = clean.bars, data_summary(clean)
     features, targets = build_daily_features(bars), build_targets(bars, horizons)
     market = market_regime_inputs(bars)
     test_feats = features.filter(pl.col("date").is_between(*TEST))
@@ -144,9 +143,10 @@ def run_report(parquet, out=None, *, seeds=3, search=True, stat_predictions=None
         flagged = [n for n, r in rows[h].items() if n != "random walk" and r and r["hit"] > HIT_ALERT]
         if flagged:
             leaks[h] = {"models": flagged, **leakage_check(features, targets, h, market, cfg, model0)}
-    result = {"parquet": str(parquet), "data": data, "seeds": seeds, "search": search, "rows": rows}
+    result = {"parquet": repo_relative(parquet), "data": data, "seeds": seeds, "search": search, "rows": rows}
     result |= {"seed_rank_ic": seed_ric, "choice": choice, "purge": purge, "leaks": leaks}
-    result |= {"trials": log.to_frame(), "n_trials": log.n_trials, "stat_predictions": stat_predictions}
+    stat_path = repo_relative(stat_predictions) if stat_predictions else None
+    result |= {"trials": log.to_frame(), "n_trials": log.n_trials, "stat_predictions": stat_path}
     result["data_seconds"] = t_data
     result |= {"windows": (TRAIN, VALID, TEST), "features": features.columns[2:]}
     result["peak_rss_mib"], result["child_rss_mib"] = peak_rss_mib()

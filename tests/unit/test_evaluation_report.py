@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import polars as pl
 import pytest
 
+from model_code.evaluation.clean_bars import REPO_ROOT
 from model_code.evaluation.report import load_bars, main
 from model_code.evaluation.walk_forward import run_walk_forward
 from model_code.features.synthetic import synthetic_bars
@@ -23,6 +25,8 @@ def test_cli_writes_markdown_and_per_origin_parquet(tmp_path) -> None:
     args += ["--models", "--workers", "1", "--history", "200", "--min-history", "100", "--out", str(out)]
     assert main(args) == 0
     text = out.read_text()
+    # The input is named relative to the repository, never by this machine's absolute path.
+    assert f"- **data**: {os.path.relpath(src, REPO_ROOT)} (2 tickers after sampling" in text
     assert "2 monthly, 2015-09-01 to 2015-10-01" in text and "2 tickers" in text
     assert "| drift | 63 |" in text and "| random_walk | 1 |" in text and "## Reading" in text
     assert "always-up forecast would have hit h=1:" in text and "95 % interval coverage ranges" in text
