@@ -9,8 +9,9 @@ Usage::
 Bars are read by :func:`~model_code.evaluation.clean_bars.load_clean_bars` (conformed to the
 canonical schema and validated by the product's validator); only accepted rows are used
 (duplicate keys, non-positive prices and sub-$0.05 placeholder quotes are quarantined there).
-The report names its input relative to the repository root. Next to the markdown, ``<stem>_origins.parquet`` holds the small per-(origin, model, horizon) accuracy
-table (not the per-ticker rows).
+The report names its input relative to the repository root. Next to the markdown,
+``<stem>_origins.parquet`` holds the small per-(origin, model, horizon) accuracy table (not the
+per-ticker rows).
 """
 
 from __future__ import annotations
@@ -199,8 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     table = compare_to_random_walk(evaluated)
     wall = time.perf_counter() - began
+    n_tickers = bars["ticker"].n_unique()
     settings = {
-        "data": f"{repo_relative(args.parquet)} ({bars['ticker'].n_unique()} tickers after sampling and validation)",
+        "data": f"{repo_relative(args.parquet)} ({n_tickers} tickers after sampling and validation)",
         "origins": f"{len(origins)} monthly, {origins[0]} to {origins[-1]}" if origins else "none",
         "models": ", ".join([*models, *panel_models]) + ", ensemble",
         "windows": f"fit on the last ≤ {args.history} daily returns (≥ {args.min_history}); horizons "
