@@ -45,6 +45,7 @@ dev: install dagster-home
 
 bench: install
 	$(BIN)/python -m benchmarks.ingest_validate
+	$(BIN)/python -m benchmarks.features
 	$(BIN)/python -m benchmarks.forecasting --tickers 400 --sample 12 --workers 2
 	$(BIN)/python -m benchmarks.ml
 
