@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -14,6 +15,7 @@ from model_code.ml.registry import (
     ModelNotFound,
     ModelRegistry,
     feature_list_hash,
+    load_artifact,
 )
 from model_code.warehouse import Warehouse
 
@@ -183,3 +185,15 @@ def test_a_failing_rename_rolls_the_row_back(registry, data, monkeypatch):
     monkeypatch.undo()
     assert registry.warehouse.count("models.registry") == 0
     assert not any(registry.artifact_root.iterdir())
+
+
+def test_load_artifact_reads_files_only_and_finds_a_moved_folder(registry, data, tmp_path):
+    x, _ = data
+    model = _lgbm(data)
+    rec = registry.record(_register(registry, model, ttl_days=1))
+    registry.warehouse.conn.close()  # no warehouse needed, and no expiry check
+    assert np.array_equal(load_artifact(rec).predict(x), model.predict(x))
+    moved = dataclasses.replace(rec, artifact_path=str(tmp_path / "gone"))
+    assert np.array_equal(load_artifact(moved, registry.artifact_root).predict(x), model.predict(x))
+    with pytest.raises(FileNotFoundError, match="missing at"):
+        load_artifact(moved, tmp_path / "elsewhere")
