@@ -10,6 +10,10 @@
   validation window.
 * :func:`promotion_status`: the new model becomes champion when there is no usable champion for
   its (family, horizon) or its validation Rank IC is at least the champion's.
+* :func:`train_horizons` runs :func:`training_windows` + :func:`fit_forecaster` for every
+  horizon and needs no warehouse; :func:`register_fits` then registers, promotes and writes the
+  importance of all of them in one warehouse transaction, so the DuckDB file is held only for
+  that write and a failure leaves no row and no artifact of the run behind.
 
 No Dagster imports here.
 """
@@ -19,9 +23,11 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import math
-from collections.abc import Sequence
+import shutil
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import polars as pl
@@ -29,8 +35,8 @@ import polars as pl
 from model_code.features import target_columns
 from model_code.ml.dataset import LABEL_END, Panel, build_panel
 from model_code.ml.forecasts import ReturnForecaster, fit_calibration
-from model_code.ml.importance import feature_importance
-from model_code.ml.registry import RegistryRecord
+from model_code.ml.importance import feature_importance, write_importance
+from model_code.ml.registry import ModelRegistry, RegistryRecord, feature_list_hash
 from model_code.ml.training import (
     Family,
     LabelTransform,
@@ -39,8 +45,11 @@ from model_code.ml.training import (
     evaluate,
     train_horizon_model,
 )
+from model_code.warehouse import Warehouse
 
 KEYS = ["ticker", "date"]
+# The families ml/model trains (those fit_forecaster accepts).
+FAMILIES: tuple[str, ...] = get_args(Family)
 # Registry family -> the `model` name of its rows in forecasts.ml_predictions.
 MODEL_NAMES: dict[str, str] = {"lgbm_regressor": "lgbm", "bayesian_ridge": "bayesian_ridge"}
 
@@ -251,3 +260,126 @@ def promotion_status(
     if not math.isnan(new) and new >= old:
         return "champion", f"validation Rank IC {new:+.4f} >= champion {cid}'s {old:+.4f}"
     return "challenger", f"validation Rank IC {new:+.4f} < champion {cid}'s {old:+.4f}; champion kept"
+
+
+@dataclass(frozen=True, eq=False)
+class HorizonFit:
+    """One horizon's training windows, fitted forecaster and training wall time in seconds."""
+
+    horizon: int
+    windows: TrainingWindows
+    fit: FittedForecaster
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Registration:
+    """Where :func:`register_fits` put one horizon's model: its registry id, ``champion`` or
+    ``challenger``, and the reason :func:`promotion_status` gave."""
+
+    horizon: int
+    model_id: str
+    status: str
+    reason: str
+
+
+def train_horizons(
+    features: pl.DataFrame,
+    targets: pl.DataFrame,
+    horizons: Sequence[int],
+    *,
+    train_years: float,
+    valid_months: int,
+    family: Family = "lgbm_regressor",
+    label: str = "fwd_ret_z",
+    label_transform: LabelTransform = "cs_rank",
+    seed: int = 0,
+    params: dict[str, Any] | None = None,
+    importance_repeats: int = 5,
+    on_trained: Callable[[HorizonFit], None] | None = None,
+) -> list[HorizonFit]:
+    """Place the windows of and fit one return forecaster per horizon, in ``horizons`` order.
+
+    ``features``/``targets`` are ``features.daily``/``features.targets`` rows (already cut by
+    :func:`known_at` when training as of a past close); ``train_years`` and ``valid_months``
+    size the windows (:func:`training_windows`), the rest goes to :func:`fit_forecaster`.
+    ``on_trained`` is called after each horizon (e.g. to log progress). Nothing is written.
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+    fits = []
+    for h in horizons:
+        began = time.perf_counter()
+        windows = training_windows(targets, h, train_years=train_years, valid_months=valid_months)
+        fit = fit_forecaster(
+            features,
+            targets,
+            h,
+            windows,
+            family=family,
+            label=label,
+            label_transform=label_transform,
+            seed=seed,
+            params=params,
+            importance_repeats=importance_repeats,
+        )
+        fits.append(HorizonFit(h, windows, fit, time.perf_counter() - began))
+        if on_trained is not None:
+            on_trained(fits[-1])
+    return fits
+
+
+def register_fits(
+    warehouse: Warehouse,
+    fits: Sequence[HorizonFit],
+    *,
+    expiry_days: float | None,
+    registry: ModelRegistry | None = None,
+    now: dt.datetime | None = None,
+) -> list[Registration]:
+    """Register every fit, champion or challenger by :func:`promotion_status`, and write its
+    importance to ``models.feature_importance``, all in one transaction on ``warehouse``.
+
+    Each horizon's champion is read inside the transaction, just before its model is
+    registered. ``expiry_days``: days after ``now`` (default: the current UTC time, naive) when
+    the models expire (None: never). ``registry`` defaults to one on ``warehouse`` with
+    artifacts under ``$PM_HOME/models``. On any failure the transaction rolls back (previous
+    champions stay champions) and the artifact folders this call wrote are removed.
+    """
+    registry = registry or ModelRegistry(warehouse)
+    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    done: list[Registration] = []
+    try:
+        with warehouse.transaction():
+            for hf in fits:
+                fc, windows = hf.fit.forecaster, hf.windows
+                status, reason = promotion_status(
+                    hf.fit.metrics["rank_ic"],
+                    registry.champion(fc.family, hf.horizon),
+                    feature_list_hash=feature_list_hash(fc.feature_columns),
+                    now=now,
+                )
+                model_id = registry.register(
+                    fc,
+                    horizon=hf.horizon,
+                    train_start=windows.train[0],
+                    train_end=windows.train[1],
+                    feature_list=fc.feature_columns,
+                    cv_metrics={
+                        **hf.fit.metrics,
+                        "valid_start": windows.valid[0],
+                        "valid_end": windows.valid[1],
+                        "data_end": windows.data_end,
+                    },
+                    status=status,
+                    ttl_days=expiry_days,
+                    trained_at=now,
+                )
+                done.append(Registration(hf.horizon, model_id, status, reason))
+                write_importance(warehouse, model_id, hf.fit.importance)
+    except BaseException:
+        # The rows rolled back; their artifact folders were already renamed into place.
+        for reg in done:
+            shutil.rmtree(registry.artifact_root / reg.model_id, ignore_errors=True)
+        raise
+    return done

@@ -8,25 +8,27 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from model_code.ml.importance import importance_markdown, importance_plot_png, write_importance
+from model_code.forecasting.base import HORIZONS
+from model_code.ml.importance import importance_markdown, importance_plot_png
 from model_code.ml.lifecycle import (
-    fit_forecaster,
+    FAMILIES,
+    HorizonFit,
+    Registration,
     history_start,
     known_at,
-    promotion_status,
-    training_windows,
+    register_fits,
+    train_horizons,
 )
-from model_code.ml.registry import ModelRegistry, feature_list_hash
+from model_code.ml.models import LGBM_DEFAULTS
 from pm_resources import DUCKDB_POOL, WarehouseResource
 
-FAMILIES = ("lgbm_regressor", "bayesian_ridge")
 LAST = dt.date(9999, 12, 31)
 
 
 class MlTrainingConfig(dg.Config):
     """What to train, on which windows, and how long the model stays usable."""
 
-    horizons: list[int] = Field(default=[1, 5, 21, 63], description="Horizons in sessions, one model each.")
+    horizons: list[int] = Field(default=list(HORIZONS), description="Horizons in sessions, one model each.")
     family: str = Field(default="lgbm_regressor", description="lgbm_regressor or bayesian_ridge.")
     label: str = Field(
         default="fwd_ret_z", description="Training label: fwd_ret_z (vol-scaled) or fwd_ret (log return)."
@@ -45,10 +47,17 @@ class MlTrainingConfig(dg.Config):
     )
     expiry_days: float = Field(default=30.0, description="Days after training when the model is refused.")
     seed: int = Field(default=0, description="LightGBM and permutation seed.")
-    n_estimators: int = Field(default=500, description="LightGBM trees at most (early stopping picks fewer).")
-    learning_rate: float = Field(default=0.05, description="LightGBM learning rate.")
-    num_leaves: int = Field(default=31, description="LightGBM leaves per tree.")
-    min_child_samples: int = Field(default=200, description="LightGBM minimum rows per leaf.")
+    n_estimators: int = Field(
+        default=LGBM_DEFAULTS["n_estimators"],
+        description="LightGBM trees at most (early stopping picks fewer).",
+    )
+    learning_rate: float = Field(
+        default=LGBM_DEFAULTS["learning_rate"], description="LightGBM learning rate."
+    )
+    num_leaves: int = Field(default=LGBM_DEFAULTS["num_leaves"], description="LightGBM leaves per tree.")
+    min_child_samples: int = Field(
+        default=LGBM_DEFAULTS["min_child_samples"], description="LightGBM minimum rows per leaf."
+    )
     threads: int = Field(default=0, description="LightGBM threads; 0 = every core.")
     importance_repeats: int = Field(default=5, description="Shuffles per feature for permutation importance.")
 
@@ -76,6 +85,28 @@ def _plot(h: int, frame: pl.DataFrame) -> dict[str, dg.MetadataValue]:
     return {
         f"importance_plot_h{h}": dg.MetadataValue.md(f"![importance h={h}](data:image/png;base64,{image})")
     }
+
+
+def _horizon_metadata(hf: HorizonFit, reg: Registration) -> dict[str, dg.MetadataValue]:
+    h, m = hf.horizon, hf.fit.metrics
+    return {
+        f"valid_ic_h{h}": dg.MetadataValue.float(float(m["ic"])),
+        f"valid_rank_ic_h{h}": dg.MetadataValue.float(float(m["rank_ic"])),
+        f"valid_hit_rate_h{h}": dg.MetadataValue.float(float(m["hit"])),
+        f"calibration_slope_h{h}": dg.MetadataValue.float(float(m["cal_slope"])),
+        f"trees_h{h}": dg.MetadataValue.float(float(m["best_iteration"])),
+        f"model_id_h{h}": dg.MetadataValue.text(reg.model_id),
+        f"status_h{h}": dg.MetadataValue.text(f"{reg.status}: {reg.reason}"),
+        **_plot(h, hf.fit.importance),
+    }
+
+
+def _section(hf: HorizonFit, reg: Registration) -> str:
+    w = hf.windows
+    return (
+        f"### h = {hf.horizon}: {reg.model_id} ({reg.status})\n\ntrain {w.train[0]}..{w.train[1]}, "
+        f"validation {w.valid[0]}..{w.valid[1]}\n\n{importance_markdown(hf.fit.importance)}"
+    )
 
 
 # Trains weekly (ml_training_job); ml/predictions scores the champions every night.
@@ -119,81 +150,40 @@ def ml_model(
         targets = wh.query("@targets_between", [first, until or LAST])
     if until is not None:
         features, targets = known_at(features, targets, until, config.horizons)
-    # Train every horizon first, then open the warehouse only to register: the file stays free
-    # for readers while LightGBM runs.
+    # Train every horizon with the warehouse closed (the file stays free for readers while
+    # LightGBM runs), then open it once to register everything in one transaction.
     began = time.perf_counter()
-    fits = {}
-    for h in config.horizons:
-        windows = training_windows(
-            targets, h, train_years=config.train_years, valid_months=config.valid_months
-        )
-        fits[h] = (
-            windows,
-            fit_forecaster(
-                features,
-                targets,
-                h,
-                windows,
-                family=config.family,  # type: ignore[arg-type]
-                label=config.label,
-                label_transform=config.label_transform,  # type: ignore[arg-type]
-                seed=config.seed,
-                params=_params(config),
-                importance_repeats=config.importance_repeats,
-            ),
-        )
-        context.log.info("ml/model h=%d trained in %.1fs so far", h, time.perf_counter() - began)
+    fits = train_horizons(
+        features,
+        targets,
+        config.horizons,
+        train_years=config.train_years,
+        valid_months=config.valid_months,
+        family=config.family,  # type: ignore[arg-type]
+        label=config.label,
+        label_transform=config.label_transform,  # type: ignore[arg-type]
+        seed=config.seed,
+        params=_params(config),
+        importance_repeats=config.importance_repeats,
+        on_trained=lambda hf: context.log.info("ml/model h=%d trained in %.1fs", hf.horizon, hf.seconds),
+    )
     training_seconds = time.perf_counter() - began
-    metadata: dict[str, dg.MetadataValue] = {}
-    sections, promoted = [], 0
     with warehouse.open() as wh:
-        registry = ModelRegistry(wh)
-        for h, (windows, fit) in fits.items():
-            fc = fit.forecaster
-            status, reason = promotion_status(
-                fit.metrics["rank_ic"],
-                registry.champion(config.family, h),
-                feature_list_hash=feature_list_hash(fc.feature_columns),
-                now=dt.datetime.now(dt.UTC).replace(tzinfo=None),
-            )
-            model_id = registry.register(
-                fc,
-                horizon=h,
-                train_start=windows.train[0],
-                train_end=windows.train[1],
-                feature_list=fc.feature_columns,
-                cv_metrics={
-                    **fit.metrics,
-                    "valid_start": windows.valid[0],
-                    "valid_end": windows.valid[1],
-                    "data_end": windows.data_end,
-                },
-                status=status,
-                ttl_days=config.expiry_days,
-            )
-            write_importance(wh, model_id, fit.importance)
-            promoted += status == "champion"
-            context.log.info("ml/model h=%d: %s registered as %s (%s)", h, model_id, status, reason)
-            m = fit.metrics
-            metadata |= {
-                f"valid_ic_h{h}": dg.MetadataValue.float(float(m["ic"])),
-                f"valid_rank_ic_h{h}": dg.MetadataValue.float(float(m["rank_ic"])),
-                f"valid_hit_rate_h{h}": dg.MetadataValue.float(float(m["hit"])),
-                f"calibration_slope_h{h}": dg.MetadataValue.float(float(m["cal_slope"])),
-                f"trees_h{h}": dg.MetadataValue.float(float(m["best_iteration"])),
-                f"model_id_h{h}": dg.MetadataValue.text(model_id),
-                f"status_h{h}": dg.MetadataValue.text(f"{status}: {reason}"),
-                **_plot(h, fit.importance),
-            }
-            sections.append(
-                f"### h = {h}: {model_id} ({status})\n\ntrain {windows.train[0]}..{windows.train[1]}, "
-                f"validation {windows.valid[0]}..{windows.valid[1]}\n\n{importance_markdown(fit.importance)}"
-            )
+        registrations = register_fits(wh, fits, expiry_days=config.expiry_days)
+    metadata: dict[str, dg.MetadataValue] = {}
+    for hf, reg in zip(fits, registrations, strict=True):
+        context.log.info(
+            "ml/model h=%d: %s registered as %s (%s)", hf.horizon, reg.model_id, reg.status, reg.reason
+        )
+        metadata |= _horizon_metadata(hf, reg)
+    sections = [_section(hf, reg) for hf, reg in zip(fits, registrations, strict=True)]
     return dg.MaterializeResult(
         metadata={
             **metadata,
-            "horizons_trained": dg.MetadataValue.float(float(len(config.horizons))),
-            "horizons_promoted": dg.MetadataValue.float(float(promoted)),
+            "horizons_trained": dg.MetadataValue.float(float(len(fits))),
+            "horizons_promoted": dg.MetadataValue.float(
+                float(sum(r.status == "champion" for r in registrations))
+            ),
             "training_seconds": dg.MetadataValue.float(training_seconds),
             "training_rows_read": dg.MetadataValue.float(float(features.height)),
             "feature_importance": dg.MetadataValue.md("\n\n".join(sections)),

@@ -11,9 +11,13 @@ import pytest
 
 from model_code.features import build_daily_features, build_targets
 from model_code.features.synthetic import synthetic_bars
+from model_code.forecasting.base import HORIZONS as ALL_HORIZONS
 from model_code.market_data.calendar import trading_calendar
+from model_code.ml.models import LGBM_DEFAULTS
 from model_code.warehouse import Warehouse, apply_ddl
 from pm_assets.ml import ml_assets
+from pm_assets.ml.model import MlTrainingConfig
+from pm_assets.ml.predictions import MlPredictionConfig
 from pm_resources import WarehouseResource
 
 HORIZONS = [1, 5]
@@ -82,6 +86,13 @@ def _q(db, sql: str) -> pl.DataFrame:
 def _x(db, sql: str) -> None:
     with duckdb.connect(str(db)) as conn:
         conn.execute(sql).fetchall()
+
+
+def test_config_defaults_are_the_domain_defaults():
+    train = MlTrainingConfig()
+    assert train.horizons == MlPredictionConfig().horizons == list(ALL_HORIZONS)
+    for name in ("n_estimators", "learning_rate", "num_leaves", "min_child_samples"):
+        assert getattr(train, name) == LGBM_DEFAULTS[name], name
 
 
 def test_model_is_trained_registered_with_importance_and_promoted_by_rank_ic(
