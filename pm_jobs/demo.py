@@ -1,9 +1,17 @@
-"""``make demo``: run the nightly job over the bundled history, train the ML models, offline.
+"""``make demo``: load the bundled data since ``$PM_DEMO_START``, train the ML models, forecast, offline.
 
-Runs in-process against the Dagster instance in ``$DAGSTER_HOME`` (so the runs, their asset
-materializations and check results show up in ``make dev``'s UI), cut into runs of at most a
-trading year the way the asset's backfill policy cuts a UI backfill, then prints where the
-DuckDB file is and what it holds.
+Three steps, in-process against the Dagster instance in ``$DAGSTER_HOME`` (so the runs, their
+asset materializations and check results show up in ``make dev``'s UI):
+
+1. ``nightly_job`` restricted to bars, features and targets (universe, ohlcv, features/daily,
+   features/targets) for every NYSE session from ``$PM_DEMO_START`` (default 2018-01-02) to the
+   last bundled bar (2022-12-28), cut into runs of at most ``MAX_PARTITIONS_PER_RUN`` (126,
+   about half a trading year) sessions the way the asset's backfill policy cuts a UI backfill:
+   about 1,250 sessions in 10 runs by default;
+2. ``ml_training_job`` once, on that history;
+3. the whole ``nightly_job`` (statistical and ML forecasts included) for the last session only.
+
+Then it prints where the DuckDB file is and what it holds.
 """
 
 from __future__ import annotations
@@ -30,8 +38,9 @@ from pm_assets.market.ohlcv import MAX_PARTITIONS_PER_RUN  # noqa: E402
 from pm_assets.partitions import trading_days  # noqa: E402
 from pm_definitions.definitions import defs  # noqa: E402
 
-# Five years cover every bundled ticker (^GSPC/^IXIC end in 2018) and keep the demo to a
-# couple of minutes; PM_DEMO_START=1990-01-02 loads the whole bundled history (~66 runs).
+# 2018-01-02 to the last bundled bar (2022-12-28) is five years: every bundled ticker has bars in
+# them (^GSPC/^IXIC end in 2018), in 10 runs of <= 126 sessions. PM_DEMO_START=1990-01-02 loads
+# the whole bundled history (8,313 sessions, 66 runs).
 DEFAULT_DEMO_START = "2018-01-02"
 HISTORY_ASSETS = [
     dg.AssetKey(["market", "universe"]),
