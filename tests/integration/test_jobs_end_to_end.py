@@ -1,0 +1,183 @@
+"""The jobs end to end, in process, against a temporary DAGSTER_HOME and DuckDB file.
+
+``ml_training_job`` trains on a stored history of the bundled data, then ``nightly_job`` runs
+for two consecutive sessions: every asset of the job materializes, every check has a result,
+and rows land in every table the job writes. A second case feeds a parquet whose window fails
+the blocking ``ohlcv_quarantine_rate`` check: the downstream steps are skipped and write nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import polars as pl
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from pm_assets.market.ohlcv import MAX_PARTITIONS_PER_RUN
+from pm_assets.partitions import trading_days
+from pm_definitions import definitions
+from pm_resources import build_resources
+from tests.conftest import clean_bars
+
+ROOT = Path(__file__).resolve().parents[2]
+HISTORY = ("2021-06-01", "2022-12-22")
+NIGHTS = ("2022-12-23", "2022-12-27")
+HISTORY_ASSETS = [
+    dg.AssetKey(["market", "universe"]),
+    dg.AssetKey(["market", "ohlcv"]),
+    dg.AssetKey(["features", "daily"]),
+    dg.AssetKey(["features", "targets"]),
+]
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+ML_CONFIG = {
+    "ops": {
+        "ml__model": {
+            "config": {
+                "train_years": 1.0,
+                "valid_months": 3,
+                "n_estimators": 60,
+                "importance_repeats": 1,
+                "threads": 2,
+            }
+        }
+    }
+}
+# The tables nightly_job writes, with the rows each night must add (forecasts.accuracy: below).
+NIGHTLY_TABLES = {
+    "market.ohlcv": "date = $night",
+    "market.trading_sessions": "date = $night",
+    "features.daily": "date = $night",
+    "features.targets": "target_date_1 = $night",
+    "forecasts.predictions": "as_of = $night",
+    "forecasts.fit_log": "as_of = $night",
+    "forecasts.ensemble_weights": "as_of = $night",
+    "forecasts.ml_predictions": "as_of = $night",
+}
+
+
+def _instance(tmp_path: Path, monkeypatch) -> dg.DagsterInstance:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")  # the shipped instance settings
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return dg.DagsterInstance.from_config(str(home))
+
+
+def _defs() -> dg.Definitions:
+    """The shipped definitions, with resources read from this test's environment."""
+    d = definitions.defs
+    return dg.Definitions(
+        assets=list(d.assets or []),
+        jobs=list(d.jobs or []),
+        schedules=list(d.schedules or []),
+        resources=build_resources(),
+    )
+
+
+def _count(db: Path, table: str, where: str = "true", night: str | None = None) -> int:
+    with duckdb.connect(str(db), read_only=True) as conn:
+        sql = f"SELECT count(*) FROM {table} WHERE {where.replace('$night', '?')}"
+        params = [dt.date.fromisoformat(night)] * where.count("$night") if night else []
+        return conn.execute(sql, params).fetchone()[0]
+
+
+def _run(defs, instance, job, *, keys=None, selection=None, config=None):
+    tags = {}
+    partition_key = None
+    if keys and len(keys) > 1:
+        tags = {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
+    elif keys:
+        partition_key = keys[0]
+    return defs.resolve_job_def(job).execute_in_process(
+        instance=instance,
+        run_config={**QUIET, **(config or {})},
+        tags=tags,
+        partition_key=partition_key,
+        asset_selection=selection,
+        raise_on_error=False,
+    )
+
+
+def _materialized(result) -> set[dg.AssetKey]:
+    return {e.asset_key for e in result.get_asset_materialization_events()}
+
+
+def test_training_then_two_nightly_sessions_materialize_everything(tmp_path, monkeypatch):
+    instance = _instance(tmp_path, monkeypatch)
+    defs = _defs()
+    db = Path(build_resources()["warehouse"].database)
+    keys = trading_days.get_partition_keys_in_range(dg.PartitionKeyRange(*HISTORY))
+    for i in range(0, len(keys), MAX_PARTITIONS_PER_RUN):
+        chunk = keys[i : i + MAX_PARTITIONS_PER_RUN]
+        assert _run(defs, instance, "nightly_job", keys=chunk, selection=HISTORY_ASSETS).success, chunk
+
+    trained = _run(defs, instance, "ml_training_job", config=ML_CONFIG)
+    assert trained.success
+    assert _materialized(trained) == {dg.AssetKey(["ml", "model"])}
+    assert _count(db, "models.registry") == 4 and _count(db, "models.feature_importance") > 0
+
+    job = defs.resolve_job_def("nightly_job")
+    job_assets = set(job.asset_layer.executable_asset_keys)
+    job_checks = set(job.asset_layer.asset_graph.asset_check_keys)
+    assert len(job_assets) == 7 and len(job_checks) == 8
+    for night in NIGHTS:
+        before = {t: _count(db, t, w, night) for t, w in NIGHTLY_TABLES.items()}
+        assert set(before.values()) == {0}, before
+        result = _run(defs, instance, "nightly_job", keys=[night])
+        assert result.success, night
+        assert _materialized(result) == job_assets, night
+        evaluated = {e.asset_check_key for e in result.get_asset_check_evaluations()}
+        assert evaluated == job_checks, night
+        for table, where in NIGHTLY_TABLES.items():
+            assert _count(db, table, where, night) > 0, f"{table} got no rows on {night}"
+        run = instance.get_run_by_id(result.run_id)
+        assert run.tags.get("dagster/partition") == night
+    # The first night's 1-day forecasts closed on the second night: they are scored then.
+    assert _count(db, "forecasts.accuracy", "evaluated_through = $night", NIGHTS[0]) == 0
+    assert _count(db, "forecasts.accuracy", "evaluated_through = $night AND horizon = 1", NIGHTS[1]) > 0
+    ml_rows = _count(db, "forecasts.ml_predictions")
+    assert ml_rows == 2 * 4 * _count(db, "features.daily", "date = $night", NIGHTS[-1])
+
+
+def _bad_window_parquet(path: Path) -> Path:
+    """Twelve tickers on one session; three have a high below their close (25 % quarantined)."""
+    bars = clean_bars(tickers=[f"T{i:02d}" for i in range(12)], start=dt.date(2019, 1, 2), n=5)
+    day = dt.date(2019, 1, 8)
+    broken = pl.col("ticker").is_in(["T00", "T01", "T02"]) & (pl.col("date") == day)
+    bars = bars.with_columns(high=pl.when(broken).then(pl.col("close") * 0.9).otherwise(pl.col("high")))
+    bars.select("ticker", "date", "open", "high", "low", "close", "adj_close", "volume").write_parquet(path)
+    return path
+
+
+def test_a_failing_blocking_check_skips_downstream_and_they_write_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("PM_SOURCES", "parquet")
+    monkeypatch.setenv("PM_PARQUET_PATH", str(_bad_window_parquet(tmp_path / "bars.parquet")))
+    instance = _instance(tmp_path, monkeypatch)
+    defs = _defs()
+    db = Path(build_resources()["warehouse"].database)
+    assert _run(defs, instance, "nightly_job", keys=["2019-01-07"], selection=HISTORY_ASSETS).success
+
+    result = _run(defs, instance, "nightly_job", keys=["2019-01-08"])
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks["ohlcv_quarantine_rate"] is False
+    assert _materialized(result) == {dg.AssetKey(["market", "universe"]), dg.AssetKey(["market", "ohlcv"])}
+    # Dagster fails the ohlcv step on a blocking check and does not start its downstream steps.
+    assert not result.success
+    started = {e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_START}
+    downstream = {"features__daily", "features__targets", "forecasts__predictions", "ml__predictions"}
+    assert "market__ohlcv" in started and not downstream & started
+    failed = {e.step_key for e in result.all_events if e.is_step_failure}
+    assert failed == {"market__ohlcv"}
+    night = "2019-01-08"
+    assert _count(db, "market.quarantine", "date = $night", night) == 3
+    assert _count(db, "market.ohlcv", "date = $night", night) == 9
+    for table in ("features.daily", "features.targets", "forecasts.predictions", "forecasts.ml_predictions"):
+        assert (
+            _count(db, table, "date = $night" if table.startswith("features") else "as_of = $night", night)
+            == 0
+        )
+    assert _count(db, "forecasts.predictions") == 0 and _count(db, "forecasts.ml_predictions") == 0
