@@ -12,6 +12,7 @@ import datetime as dt
 
 import polars as pl
 
+from model_code.evaluation.clean_bars import load_clean_bars
 from model_code.market_data.ingestion import ingest_window
 from model_code.market_data.sources.registry import SourceSettings, build_chain
 
@@ -55,6 +56,12 @@ def test_shared_parquet_faults_are_quarantined_with_reasons_and_every_other_row_
     # Findings are reported, not rejected: zero-volume bars, calendar gaps, lasting jumps
     # (PCG's 2019 bankruptcy moves, UA's unadjusted share-class split, BHF's real listing).
     assert report.validation.finding_counts() == {"calendar_gap": 26, "jump": 4, "zero_volume": 219}
+
+    # The research loader (reports, benchmarks, real-data tests) sees exactly the stored bars.
+    clean = load_clean_bars(shared_parquet)
+    assert clean.raw_rows == ROWS_IN_FILE and sum(clean.quarantined.values()) == 182
+    stored = warehouse.query("SELECT * EXCLUDE (ingested_at) FROM market.ohlcv ORDER BY ticker, date")
+    assert stored.equals(clean.bars, null_equal=True)
 
     # Re-running the same window writes nothing new anywhere.
     again = ingest_window(warehouse, chain, tickers, dt.date(2015, 1, 12), dt.date(2020, 1, 10))
