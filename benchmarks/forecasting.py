@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from benchmarks import DEFAULT_PARQUET
 from benchmarks.forecast_references import comparisons
 from model_code.evaluation.clean_bars import load_clean_bars
 from model_code.forecasting.base import HORIZONS
@@ -42,9 +43,6 @@ from model_code.forecasting.catalog import FORECASTERS, PANEL_FORECASTERS
 from model_code.forecasting.panel import forecast_tickers_and_panel
 from model_code.forecasting.returns import daily_log_returns
 
-DEFAULT_PARQUET = (
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "us_equities_daily_2015_2019.parquet"
-)
 TARGET_TICKERS, TARGET_SECONDS, TARGET_CORES, TARGET_STAGE_SPEEDUP = 400, 60.0, 2, 3.0
 
 

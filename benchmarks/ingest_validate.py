@@ -18,14 +18,11 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from benchmarks import DEFAULT_PARQUET
 from model_code.market_data.calendar import trading_calendar
 from model_code.market_data.ingestion import ingest_window
 from model_code.market_data.sources.registry import SourceSettings, build_chain
 from model_code.warehouse import Warehouse, apply_ddl
-
-DEFAULT_PARQUET = (
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "us_equities_daily_2015_2019.parquet"
-)
 
 
 def run_once(parquet: Path, workdir: Path, i: int) -> dict[str, float]:

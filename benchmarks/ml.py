@@ -23,9 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-DEFAULT_PARQUET = (
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "us_equities_daily_2015_2019.parquet"
-)
+from benchmarks import DEFAULT_PARQUET
+
 TARGET_A_SECONDS = 15.0
 QLIB_SECONDS, QLIB_GIB = 38.0, 1.8
 
