@@ -6,7 +6,13 @@ from pm_assets.features import feature_assets
 from pm_assets.forecasts import forecast_assets
 from pm_assets.market import market_assets
 from pm_assets.ml import ml_assets
-from pm_jobs import ml_training_job, ml_training_schedule, nightly_job, nightly_schedule
+from pm_jobs import (
+    ml_training_job,
+    ml_training_schedule,
+    nightly_job,
+    nightly_schedule,
+    recovering_in_process_executor,
+)
 from pm_resources import build_resources
 from pm_sensors import all_sensors
 
@@ -16,4 +22,5 @@ defs = dg.Definitions(
     schedules=[nightly_schedule, ml_training_schedule],
     sensors=all_sensors,
     resources=build_resources(),
+    executor=recovering_in_process_executor,
 )
