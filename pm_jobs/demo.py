@@ -50,6 +50,17 @@ HISTORY_ASSETS = [
 ]
 
 
+def _nightly_job() -> dg.JobDefinition:
+    return defs.resolve_job_def("nightly_job")
+
+
+def _ml_training_job() -> dg.JobDefinition:
+    return defs.resolve_job_def("ml_training_job")
+
+
+_JOBS = {"nightly_job": _nightly_job, "ml_training_job": _ml_training_job}
+
+
 def demo_range() -> tuple[str, str]:
     """First and last session of the demo run: ``$PM_DEMO_START`` to the last bundled bar."""
     dates = bundled_bars().get_column("date")
@@ -84,8 +95,15 @@ def main() -> int:
             if chunk
             else {}
         )
-        result = defs.resolve_job_def(job_name).execute_in_process(
-            instance=instance, run_config=quiet, tags=tags, asset_selection=selection, raise_on_error=False
+        # execute_job (not execute_in_process) so the run uses the shipped executor, which frees
+        # the pool slots of an earlier demo that was killed and never waits unboundedly.
+        result = dg.execute_job(
+            dg.reconstructable(_JOBS[job_name]),
+            instance=instance,
+            run_config=quiet,
+            tags=tags,
+            asset_selection=selection,
+            raise_on_error=False,
         )
         span = f"{chunk[0]}..{chunk[-1]}" if chunk else f"{start}..{end}"
         if not result.success:

@@ -1,5 +1,6 @@
 """The jobs end to end, in process, against a temporary DAGSTER_HOME and DuckDB file.
 
+Runs go through ``dg.execute_job`` and the shipped executor, as ``make demo``'s do.
 ``ml_training_job`` trains on a stored history of the bundled data, then ``nightly_job`` runs
 for two consecutive sessions: every asset of the job materializes, every check has a result,
 and rows land in every table the job writes. A second case feeds a parquet whose window fails
@@ -9,6 +10,7 @@ the blocking ``ohlcv_quarantine_rate`` check: the downstream steps are skipped a
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 from pathlib import Path
 
@@ -75,7 +77,16 @@ def _defs() -> dg.Definitions:
         jobs=list(d.jobs or []),
         schedules=list(d.schedules or []),
         resources=build_resources(),
+        executor=d.executor,
     )
+
+
+def nightly_job() -> dg.JobDefinition:
+    return _defs().resolve_job_def("nightly_job")
+
+
+def ml_training_job() -> dg.JobDefinition:
+    return _defs().resolve_job_def("ml_training_job")
 
 
 def _count(db: Path, table: str, where: str = "true", night: str | None = None) -> int:
@@ -85,18 +96,18 @@ def _count(db: Path, table: str, where: str = "true", night: str | None = None) 
         return conn.execute(sql, params).fetchone()[0]
 
 
-def _run(defs, instance, job, *, keys=None, selection=None, config=None):
+def _run(instance, job, *, keys=None, selection=None, config=None):
+    """Run ``job`` through the shipped executor in this process, as ``make demo`` does."""
     tags = {}
-    partition_key = None
     if keys and len(keys) > 1:
         tags = {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
     elif keys:
-        partition_key = keys[0]
-    return defs.resolve_job_def(job).execute_in_process(
+        tags = {"dagster/partition": keys[0]}
+    return dg.execute_job(
+        dg.reconstructable(job),
         instance=instance,
         run_config={**QUIET, **(config or {})},
         tags=tags,
-        partition_key=partition_key,
         asset_selection=selection,
         raise_on_error=False,
     )
@@ -108,26 +119,25 @@ def _materialized(result) -> set[dg.AssetKey]:
 
 def test_training_then_two_nightly_sessions_materialize_everything(tmp_path, monkeypatch):
     instance = _instance(tmp_path, monkeypatch)
-    defs = _defs()
     db = Path(build_resources()["warehouse"].database)
     keys = trading_days.get_partition_keys_in_range(dg.PartitionKeyRange(*HISTORY))
     for i in range(0, len(keys), MAX_PARTITIONS_PER_RUN):
         chunk = keys[i : i + MAX_PARTITIONS_PER_RUN]
-        assert _run(defs, instance, "nightly_job", keys=chunk, selection=HISTORY_ASSETS).success, chunk
+        assert _run(instance, nightly_job, keys=chunk, selection=HISTORY_ASSETS).success, chunk
 
-    trained = _run(defs, instance, "ml_training_job", config=ML_CONFIG)
+    trained = _run(instance, ml_training_job, config=ML_CONFIG)
     assert trained.success
     assert _materialized(trained) == {dg.AssetKey(["ml", "model"])}
     assert _count(db, "models.registry") == 4 and _count(db, "models.feature_importance") > 0
 
-    job = defs.resolve_job_def("nightly_job")
+    job = nightly_job()
     job_assets = set(job.asset_layer.executable_asset_keys)
     job_checks = set(job.asset_layer.asset_graph.asset_check_keys)
     assert len(job_assets) == 7 and len(job_checks) == 8
     for night in NIGHTS:
         before = {t: _count(db, t, w, night) for t, w in NIGHTLY_TABLES.items()}
         assert set(before.values()) == {0}, before
-        result = _run(defs, instance, "nightly_job", keys=[night])
+        result = _run(instance, nightly_job, keys=[night])
         assert result.success, night
         assert _materialized(result) == job_assets, night
         evaluated = {e.asset_check_key for e in result.get_asset_check_evaluations()}
@@ -136,6 +146,7 @@ def test_training_then_two_nightly_sessions_materialize_everything(tmp_path, mon
             assert _count(db, table, where, night) > 0, f"{table} got no rows on {night}"
         run = instance.get_run_by_id(result.run_id)
         assert run.tags.get("dagster/partition") == night
+        assert run.tags.get("pm/pid") == str(os.getpid())  # the shipped executor ran it
     # The first night's 1-day forecasts closed on the second night: they are scored then.
     assert _count(db, "forecasts.accuracy", "evaluated_through = $night", NIGHTS[0]) == 0
     assert _count(db, "forecasts.accuracy", "evaluated_through = $night AND horizon = 1", NIGHTS[1]) > 0
@@ -157,11 +168,10 @@ def test_a_failing_blocking_check_skips_downstream_and_they_write_nothing(tmp_pa
     monkeypatch.setenv("PM_SOURCES", "parquet")
     monkeypatch.setenv("PM_PARQUET_PATH", str(_bad_window_parquet(tmp_path / "bars.parquet")))
     instance = _instance(tmp_path, monkeypatch)
-    defs = _defs()
     db = Path(build_resources()["warehouse"].database)
-    assert _run(defs, instance, "nightly_job", keys=["2019-01-07"], selection=HISTORY_ASSETS).success
+    assert _run(instance, nightly_job, keys=["2019-01-07"], selection=HISTORY_ASSETS).success
 
-    result = _run(defs, instance, "nightly_job", keys=["2019-01-08"])
+    result = _run(instance, nightly_job, keys=["2019-01-08"])
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks["ohlcv_quarantine_rate"] is False
     assert _materialized(result) == {dg.AssetKey(["market", "universe"]), dg.AssetKey(["market", "ohlcv"])}
