@@ -35,17 +35,17 @@ def _read(db: Path) -> dict[str, pl.DataFrame]:
         }
 
 
-def _start_held_run(db: Path, gate: Path, partition: str) -> subprocess.Popen:
+def _start_held_run(db: Path, gate: Path, partition: str, phase: str = "fetch") -> subprocess.Popen:
     gate.mkdir()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.integration.gated_ohlcv_run", str(db), str(gate), partition],
+        [sys.executable, "-m", "tests.integration.gated_ohlcv_run", str(db), partition],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT), "PM_TEST_GATE": str(gate), "PM_TEST_GATE_PHASE": phase},
     )
     deadline = time.monotonic() + 120
-    while not (gate / "fetching").exists():
+    while not (gate / phase).exists():
         assert proc.poll() is None, f"the held run exited early with {proc.returncode}"
-        assert time.monotonic() < deadline, "the held run never reached its fetch"
+        assert time.monotonic() < deadline, f"the held run never reached its {phase}"
         time.sleep(0.05)
     return proc
 
@@ -72,12 +72,13 @@ def test_another_process_reads_ohlcv_while_the_step_fetches(stored_first_session
     assert set(after["date"].cast(pl.String)) == {FIRST, SECOND}
 
 
-def test_a_kill_during_the_fetch_leaves_the_file_as_it_was_and_a_rerun_completes(
-    stored_first_session, tmp_path
+@pytest.mark.parametrize("phase", ["fetch", "write"])
+def test_a_kill_during_the_fetch_or_the_write_leaves_the_file_as_it_was_and_a_rerun_completes(
+    stored_first_session, tmp_path, phase
 ):
     db = stored_first_session
     before = _read(db)
-    proc = _start_held_run(db, tmp_path / "gate", SECOND)
+    proc = _start_held_run(db, tmp_path / "gate", SECOND, phase)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
