@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from model_code.market_data.calendar import TradingCalendar, trading_calendar
-from model_code.market_data.schema import OHLCV_COLUMNS, PRICE_COLUMNS
+from model_code.market_data.schema import OHLCV_COLUMNS, PRICE_COLUMNS, unparseable_column
 from model_code.validation.findings import FINDING_SCHEMA, series_findings
 
 QUARANTINE_REASONS: dict[str, str] = {
     "unparseable_value": "a value could not be read as its column's type",
+    "unparseable_date": "the date is not in the source's date format (ISO 8601 unless configured)",
     "missing_key": "ticker or date is missing",
     "missing_close": "close is missing or not a finite number",
     "non_finite_value": "a price or volume is NaN or infinite",
@@ -136,7 +137,9 @@ def _row_checks(
     conflicting = pl.col("_row").is_in(dup_flags.filter("_conflict")["_row"].implode())
     repeat = pl.col("_row").is_in(dup_flags.filter("_repeat")["_row"].implode())
     return [
-        ("unparseable_value", pl.col("_unparseable").is_not_null()),
+        ("unparseable_value", pl.col("_unparseable").is_not_null() & (unparseable_column() != "date")),
+        # Never guessed: a date text that does not fit the format keeps the row, dateless.
+        ("unparseable_date", unparseable_column() == "date"),
         ("missing_key", pl.col("ticker").is_null() | pl.col("date").is_null()),
         ("missing_close", pl.col("close").is_null() | ~pl.col("close").is_finite()),
         ("non_finite_value", pl.any_horizontal([c.is_not_null() & ~c.is_finite() for c in numeric])),

@@ -3,8 +3,7 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from model_code.market_data.schema import OhlcvSchemaError
-from model_code.market_data.sources import SourceBatch, SourceConfigError, SourceError
+from model_code.market_data.sources import SourceBatch, SourceConfigError, SourceError, SourceFileError
 from model_code.market_data.sources.bundled import BundledSource
 from model_code.market_data.sources.fallback import FallbackChain
 from model_code.market_data.sources.files import CsvSource, ParquetSource
@@ -69,7 +68,7 @@ def test_file_source_errors_name_the_problem(tmp_path):
     with pytest.raises(SourceConfigError, match=r"no \*\.csv files"):
         CsvSource(tmp_path).fetch(["A"], W0, W1)
     pl.DataFrame({"ticker": ["A"], "date": ["2019-01-02"], "open": [1.0]}).write_csv(tmp_path / "x.csv")
-    with pytest.raises(OhlcvSchemaError, match=r"x\.csv: missing required column\(s\) 'close'"):
+    with pytest.raises(SourceFileError, match=r"cannot read \S*x\.csv: missing required column\(s\) 'close'"):
         CsvSource(tmp_path / "x.csv").fetch(["A"], W0, W1)
     with pytest.raises(SourceConfigError, match="needs a path"):
         build_source("parquet", SourceSettings())

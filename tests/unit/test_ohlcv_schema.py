@@ -26,7 +26,11 @@ def test_conform_flags_values_that_do_not_parse_instead_of_dropping_the_row():
     raw = pl.DataFrame({"ticker": ["A", "A"], "date": ["2019-01-02", "2019-13-45"], "close": ["1.5", "abc"]})
     out = conform_ohlcv(raw, source="csv", origin="x")
     assert out.height == 2
-    assert out["_unparseable"].to_list() == [None, "date"]
+    assert out["_unparseable"].to_list() == [
+        None,
+        "date: '2019-13-45' is not a valid ISO 8601 date YYYY-MM-DD",
+    ]
+    assert out["date"].to_list() == [dt.date(2019, 1, 2), None]
 
 
 def test_conform_converts_timestamps_to_dates():

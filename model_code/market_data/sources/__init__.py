@@ -5,6 +5,7 @@ from model_code.market_data.sources.base import (
     SourceBatch,
     SourceConfigError,
     SourceError,
+    SourceFileError,
     SourceUnavailable,
     TickerNotFound,
 )
@@ -14,6 +15,7 @@ __all__ = [
     "SourceBatch",
     "SourceConfigError",
     "SourceError",
+    "SourceFileError",
     "SourceUnavailable",
     "TickerNotFound",
 ]

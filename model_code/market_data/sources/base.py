@@ -26,6 +26,21 @@ class SourceConfigError(SourceError):
     """The source is misconfigured (missing key, bad path): retrying will not help."""
 
 
+class SourceFileError(SourceConfigError):
+    """A file of a file source cannot be read (truncated or corrupt Parquet, text that is not
+    CSV, a required column missing). The message names the file and the reader's reason;
+    re-reading the same file will not help, so the fallback chain moves on to the next source.
+
+    Attributes:
+        path: the file, as the source was given it.
+        reason: why it cannot be read, one line (cut by :func:`~model_code.market_data.echo.clip`).
+    """
+
+    def __init__(self, source: str, path: str, reason: str) -> None:
+        super().__init__(f"{source} source: cannot read {path}: {reason}")
+        self.path, self.reason = path, reason
+
+
 class SourceUnavailable(SourceError):
     """The source did not answer usably (timeouts, 5xx, rate limits) after all retries."""
 
@@ -42,10 +57,13 @@ class SourceBatch:
         bars: canonical OHLCV rows (plus the ``_unparseable`` flag column).
         missing: ticker → why this source has no bars for it (not found, unavailable, no data
             in the window). A ticker is either in ``bars`` or in ``missing``.
+        unreadable_files: file path → why it could not be read, for a file source that served
+            its other files and skipped these (empty for every other source).
     """
 
     bars: pl.DataFrame = field(default_factory=empty_ohlcv)
     missing: dict[str, str] = field(default_factory=dict)
+    unreadable_files: dict[str, str] = field(default_factory=dict)
 
 
 @runtime_checkable

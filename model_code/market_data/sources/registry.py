@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from model_code.market_data.echo import echo
 from model_code.market_data.sources.base import OhlcvSource, SourceConfigError
 from model_code.market_data.sources.fallback import FallbackChain
 from model_code.market_data.sources.http import HttpPolicy
@@ -26,6 +27,9 @@ class SourceSettings:
 
     Attributes:
         parquet_path / csv_path: file or folder for the local file sources.
+        date_format: format of text dates in those files (chrono/strftime, e.g. ``%m/%d/%Y``);
+            ``None`` means ISO 8601 ``YYYY-MM-DD``. A date that does not match is never guessed:
+            its row is quarantined (``unparseable_date``).
         cache_dir: on-disk HTTP response cache (``None`` disables caching).
         alphavantage_key / finnhub_key: API keys (from ``PM_ALPHAVANTAGE_KEY`` /
             ``PM_FINNHUB_KEY``); never logged, stored or put in error messages.
@@ -36,6 +40,7 @@ class SourceSettings:
 
     parquet_path: str | None = None
     csv_path: str | None = None
+    date_format: str | None = None
     cache_dir: Path | None = None
     alphavantage_key: str | None = field(default=None, repr=False)
     finnhub_key: str | None = field(default=None, repr=False)
@@ -60,7 +65,8 @@ def build_source(name: str, settings: SourceSettings) -> OhlcvSource:
         path = settings.parquet_path if name == "parquet" else settings.csv_path
         if not path:
             raise SourceConfigError(f"source {name!r} needs a path ({name}_path) in the market data config")
-        return ParquetSource(path) if name == "parquet" else CsvSource(path)
+        cls = ParquetSource if name == "parquet" else CsvSource
+        return cls(path, date_format=settings.date_format)
     if name == "alphavantage":
         from model_code.market_data.sources.alphavantage import AlphaVantageSource
 
@@ -85,7 +91,7 @@ def build_source(name: str, settings: SourceSettings) -> OhlcvSource:
         return YFinanceSource(
             base_url=settings.yahoo_url, policy=settings.policy(name), cache_dir=settings.cache_dir
         )
-    raise SourceConfigError(f"unknown market data source {name!r}; choose from {', '.join(SOURCE_NAMES)}")
+    raise SourceConfigError(f"unknown market data source {echo(name)}; choose from {', '.join(SOURCE_NAMES)}")
 
 
 def build_chain(
