@@ -7,7 +7,11 @@
 - ``PM_SOURCES``: fallback order, comma-separated (default ``bundled``).
 - ``PM_UNIVERSE``: universe YAML (default: every ticker of the first listable source).
 - ``PM_PARQUET_PATH`` / ``PM_CSV_PATH``: local files for the file sources.
+- ``PM_DATE_FORMAT``: format of text dates in those files (e.g. ``%m/%d/%Y``; default ISO 8601).
 - ``PM_ALPHAVANTAGE_KEY`` / ``PM_FINNHUB_KEY``: API keys, passed as ``dg.EnvVar``.
+
+Run config for ``market_data`` adds to these: a field it leaves out still takes its variable
+(see :mod:`pm_resources.market_data`).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             universe_path=os.environ.get("PM_UNIVERSE") or None,
             parquet_path=os.environ.get("PM_PARQUET_PATH") or None,
             csv_path=os.environ.get("PM_CSV_PATH") or None,
+            date_format=os.environ.get("PM_DATE_FORMAT") or None,
             alphavantage_key=_env_key("PM_ALPHAVANTAGE_KEY"),
             finnhub_key=_env_key("PM_FINNHUB_KEY"),
         ),
