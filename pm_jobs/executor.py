@@ -70,7 +70,7 @@ class _RecoveringConcurrency(InstanceConcurrencyContext):
             raise PoolWaitTimeout(
                 f"step {step_key} waited {waited:.0f} s for a slot of the '{concurrency_key}' pool "
                 f"(limit pool_wait_seconds={self._max_wait:.0f}). Held by: {held_by}. If that run "
-                f"is stuck, free its slot with: {commands or 'python -m pm_jobs.pool status'} "
+                f"is stuck, free its slot with: {commands or 'python -m pm_jobs.pool_admin status'} "
                 "(or in the UI: Deployment > Concurrency)."
             )
         return False

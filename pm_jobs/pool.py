@@ -10,16 +10,14 @@ mechanisms free such slots:
   process (host, PID, process start time) in run tags, and before claiming, and while it waits
   for a slot, :func:`recover` frees the slots of runs whose process is gone, marking them failed.
 
-``python -m pm_jobs.pool [status|recover|free RUN_ID]`` shows the holders, runs the same
+``python -m pm_jobs.pool_admin [status|recover|free RUN_ID]`` shows the holders, runs the same
 recovery, or frees one run's slots by hand.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import socket
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +30,7 @@ from pm_resources import DUCKDB_POOL
 HOST_TAG = "pm/host"
 PID_TAG = "pm/pid"
 STARTED_TAG = "pm/process_started"
-FREE_COMMAND = "python -m pm_jobs.pool free {run_id}"
+FREE_COMMAND = "python -m pm_jobs.pool_admin free {run_id}"
 
 
 def process_started(pid: int) -> str | None:
@@ -151,31 +149,3 @@ def recover(
         if log:
             log(f"freed the '{pool}' pool slots of dead {holder.describe()}")
     return freed
-
-
-def _main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pm_jobs.pool", description=__doc__.split("\n\n")[0])
-    parser.add_argument("action", choices=["status", "recover", "free"])
-    parser.add_argument("run_id", nargs="?", help="the run whose slots to free (with 'free')")
-    parser.add_argument("--pool", default=DUCKDB_POOL)
-    args = parser.parse_args(argv)
-    instance = dg.DagsterInstance.get()
-    if args.action == "free":
-        if not args.run_id:
-            parser.error("free needs a RUN_ID (see 'status')")
-        instance.event_log_storage.free_concurrency_slots_for_run(args.run_id)
-        print(f"freed the slots of run {args.run_id}")
-        return 0
-    if args.action == "recover":
-        freed = recover(instance, args.pool, log=print)
-        print(f"{len(freed)} dead run(s) freed")
-        return 0
-    found = holders(instance, args.pool)
-    for holder in found:
-        print(("DEAD  " if holder.dead else "      ") + holder.describe())
-    print(f"{len(found)} run(s) hold or wait for the '{args.pool}' pool")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main())

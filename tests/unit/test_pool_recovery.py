@@ -89,7 +89,7 @@ def test_a_live_holder_is_waited_for_boundedly_with_the_run_and_command_named(in
     error = event.dagster_event.event_specific_data.error
     text = error.message
     assert error.cls_name == "PoolWaitTimeout" and "step pooled_step waited" in text
-    assert live_run in text and f"python -m pm_jobs.pool free {live_run}" in text
+    assert live_run in text and f"python -m pm_jobs.pool_admin free {live_run}" in text
     assert "forecasts__predictions" in text
 
 
@@ -127,3 +127,27 @@ def test_a_waiting_run_honours_ctrl_c_promptly(instance, tmp_path):
             proc.kill()
     assert [h.run_id for h in holders(instance) if h.claimed] != []  # the live holder kept its slot
     assert all(h.claimed for h in holders(instance))  # the interrupted run left no pending claim
+
+
+def test_the_admin_command_lists_a_dead_holder_and_frees_it(instance):
+    dead_run = holding_run(instance, _dead_pid())
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def admin(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "pm_jobs.pool_admin", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    status = admin("status")
+    assert (
+        f"DEAD  run {dead_run} (nightly_job, STARTED" in status
+        and "holds the slot for step market__ohlcv" in status
+    )
+    assert f"freed the slots of run {dead_run}" in admin("free", dead_run)
+    assert holders(instance) == [] and "0 run(s)" in admin("status")
