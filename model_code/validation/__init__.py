@@ -3,6 +3,7 @@ quarantined rows (with a reason) and series-level findings."""
 
 from model_code.validation.ohlcv_rules import (
     QUARANTINE_REASONS,
+    StoredBars,
     ValidationResult,
     ValidationRules,
     validate_ohlcv,
@@ -11,6 +12,7 @@ from model_code.validation.staleness import stale_tickers
 
 __all__ = [
     "QUARANTINE_REASONS",
+    "StoredBars",
     "ValidationResult",
     "ValidationRules",
     "stale_tickers",

@@ -9,6 +9,10 @@ Kinds (severity):
 - ``split`` (info): the raw close jumps while the adjusted close does not: a split that the
   adjusted series absorbed correctly.
 - ``zero_volume`` (warn): a bar with volume 0 (no trade printed that day).
+
+They are measured on the series as it will be stored (:func:`stored_series`), and recomputed for
+every stored bar a write can affect. Ingestion also writes findings about a bar's history
+(:data:`HISTORY_KINDS`: ``restated``, ``jump_released``), which are never recomputed.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import polars as pl
 
 from model_code.market_data.calendar import TradingCalendar
+from model_code.validation.stored import StoredBars
 
 FINDING_SCHEMA: dict[str, pl.DataType] = {
     "ticker": pl.String(),
@@ -26,21 +31,51 @@ FINDING_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
+# The kinds series_findings computes: recomputed (replaced) for every bar it looks at.
+SERIES_KINDS: tuple[str, ...] = ("calendar_gap", "jump", "adjustment_jump", "split", "zero_volume")
+# Kinds about a bar's history, written by ingestion and never recomputed (see docs/validation.md):
+# a stored bar re-delivered with other values, and a held jump that its next bar confirmed.
+HISTORY_KINDS: dict[str, str] = {"restated": "warn", "jump_released": "info"}
+
+
+def stored_series(written: pl.DataFrame, stored: StoredBars) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The series as it will be stored around the batch (for findings), and the keys emitted.
+
+    ``written`` (accepted and released bars) replaces stored bars of the same key; the stored
+    bars of the window and the first after it are emitted too, so their gaps and jumps are
+    measured against the stored series after the write (stale findings are replaced); the last
+    bar before the window is context only.
+    """
+    cols = ["ticker", "date", "close", "adj_close", "volume"]
+    parts = [written.select(cols).with_columns(_emit=pl.lit(True))]
+    for part, emit in ((stored.previous, False), (stored.window, True), (stored.following, True)):
+        if part is not None and part.height:
+            frame = part if "volume" in part.columns else part.with_columns(volume=pl.lit(None, pl.Float64()))
+            parts.append(
+                frame.select(cols)
+                .join(written, on=["ticker", "date"], how="anti")
+                .with_columns(_emit=pl.lit(emit))
+            )
+    series = pl.concat(parts, how="vertical_relaxed")
+    return series, series.filter("_emit").select("ticker", "date")
+
+
 def series_findings(
-    accepted: pl.DataFrame,
+    series: pl.DataFrame,
     *,
     rules,  # ValidationRules; untyped here to avoid a circular import
     calendar: TradingCalendar,
-    previous: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """Findings for ``accepted`` bars, using ``previous`` (last stored bar per ticker) as context."""
+    """Findings of the bars of ``series`` flagged ``_emit``, the others being their context.
+
+    Args:
+        series: ``ticker, date, close, adj_close, volume, _emit``; at most one bar per (ticker,
+            date), as the ticker's series will be stored (e.g. the last stored bar before a
+            window as context, then the window's bars), so a gap or a jump is measured against
+            the bar before it in the stored series, not in the batch alone.
+    """
     cols = ["ticker", "date", "close", "adj_close", "volume"]
-    series = accepted.select(cols).with_columns(_ctx=pl.lit(False))
-    if previous is not None and previous.height:
-        ctx = previous.select("ticker", "date", "close", "adj_close").with_columns(
-            volume=pl.lit(None, dtype=pl.Float64()), _ctx=pl.lit(True)
-        )
-        series = pl.concat([ctx.select(*cols, "_ctx"), series], how="vertical_relaxed")
+    series = series.select(*cols, _ctx=~pl.col("_emit"))
     if not series.height:
         return pl.DataFrame(schema=FINDING_SCHEMA)
     series = series.sort("ticker", "date")

@@ -5,6 +5,11 @@ Rules run in the order of :data:`QUARANTINE_REASONS`; a row gets the first reaso
 Series-level problems that do not make a bar wrong on its own (calendar gaps, jumps that do
 not revert, detected splits, zero volume) are *findings*: reported, stored, not rejected.
 
+After the row rules, two decisions need what is already stored (:class:`StoredBars`): a bar
+re-delivered with other values is a restatement (:mod:`.restatements`), and a move beyond the
+jump threshold waits for its next bar (:mod:`.jumps`): a spike if that bar reverts it, kept if
+not, held (``unconfirmed_jump``) while there is no next bar yet.
+
 Returns are log returns of the adjusted close (the raw close where no adjusted close exists).
 """
 
@@ -16,8 +21,17 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from model_code.market_data.calendar import TradingCalendar, trading_calendar
-from model_code.market_data.schema import OHLCV_COLUMNS, PRICE_COLUMNS, unparseable_column
-from model_code.validation.findings import FINDING_SCHEMA, series_findings
+from model_code.market_data.schema import OHLCV_COLUMNS, OHLCV_SCHEMA, PRICE_COLUMNS, unparseable_column
+from model_code.validation import jumps
+from model_code.validation.findings import FINDING_SCHEMA, series_findings, stored_series
+from model_code.validation.restatements import (
+    POLICIES,
+    REVISION_SCHEMA,
+    restated_rows,
+    restatement_findings,
+    revisions,
+)
+from model_code.validation.stored import StoredBars
 
 QUARANTINE_REASONS: dict[str, str] = {
     "unparseable_value": "a value could not be read as its column's type",
@@ -33,8 +47,20 @@ QUARANTINE_REASONS: dict[str, str] = {
     "high_below_open_close": "high is below the open or the close",
     "low_above_open_close": "low is above the open or the close",
     "negative_volume": "volume is negative",
+    "restated_bar": "a stored bar re-delivered with other values, under the quarantine policy",
     "price_spike": "a one-bar jump beyond the threshold that reverts on the next bar",
+    "unconfirmed_jump": "a jump beyond the threshold whose next bar has not arrived yet (held)",
 }
+QUARANTINE_COLUMNS: tuple[str, ...] = (
+    "quarantine_id",
+    "ticker",
+    "date",
+    "source",
+    "reason",
+    "detail",
+    *PRICE_COLUMNS,
+    "volume",
+)
 
 
 @dataclass(frozen=True)
@@ -46,20 +72,64 @@ class ValidationRules:
             data are vendor placeholders, not trades.
         jump_log_return: |log return| beyond which a move is a jump (0.5 ≈ -39 % / +65 %).
         price_tolerance: relative slack for high/low comparisons (float rounding at source).
+        restatement_policy: what a re-delivered bar with other values does: ``replace`` the
+            stored bar (and record the revision) or ``quarantine`` it as ``restated_bar``.
+        restatement_tolerance: relative difference under which a re-delivered value is the
+            stored one (float noise of a round trip through text, not a correction).
     """
 
     min_price: float = 0.05
     jump_log_return: float = 0.5
     price_tolerance: float = 1e-6
+    restatement_policy: str = "replace"
+    restatement_tolerance: float = 1e-9
+
+    def __post_init__(self) -> None:
+        if self.restatement_policy not in POLICIES:
+            raise ValueError(f"restatement_policy must be one of {POLICIES}, not {self.restatement_policy!r}")
+
+
+def _empty(schema: dict[str, pl.DataType] | list[str]) -> pl.DataFrame:
+    return pl.DataFrame(schema=schema)
 
 
 @dataclass
 class ValidationResult:
-    """A batch split three ways. Every input row is in exactly one of the first two frames."""
+    """A batch split three ways. Every input row is in exactly one of the first two frames.
+
+    Attributes:
+        accepted: batch rows to store (OHLCV columns).
+        quarantined: batch rows rejected, with the reason (held jumps: ``unconfirmed_jump``).
+        findings: series findings of ``refreshed`` keys, and history findings (``restated``,
+            ``jump_released``).
+        released: bars held by earlier runs that this batch confirmed: stored too.
+        rejected_held: bars held by earlier runs that this batch reverted: quarantine rows
+            (``price_spike``), as a run over both sessions at once would have written them.
+        resolved_held: (ticker, date) of the held rows that ``released`` / ``rejected_held``
+            replace (to delete).
+        revisions: re-delivered bars that differ from the stored ones (``market.ohlcv_revisions``
+            columns but ``ingested_at``).
+        refreshed: (ticker, date) of every bar whose series findings were computed here; the
+            stored findings of those kinds for these keys are replaced.
+    """
 
     accepted: pl.DataFrame
     quarantined: pl.DataFrame
-    findings: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=FINDING_SCHEMA))
+    findings: pl.DataFrame = field(default_factory=lambda: _empty(FINDING_SCHEMA))
+    released: pl.DataFrame = field(default_factory=lambda: _empty(OHLCV_SCHEMA))
+    rejected_held: pl.DataFrame = field(default_factory=lambda: _empty(list(QUARANTINE_COLUMNS)))
+    resolved_held: pl.DataFrame = field(
+        default_factory=lambda: _empty({"ticker": pl.String(), "date": pl.Date()})
+    )
+    revisions: pl.DataFrame = field(default_factory=lambda: _empty(REVISION_SCHEMA))
+    refreshed: pl.DataFrame = field(
+        default_factory=lambda: _empty({"ticker": pl.String(), "date": pl.Date()})
+    )
+
+    @property
+    def rows_held(self) -> int:
+        """Batch rows held as ``unconfirmed_jump`` (in ``quarantined``)."""
+        return self.quarantine_counts()["unconfirmed_jump"]
 
     def quarantine_counts(self) -> dict[str, int]:
         """Quarantined rows per reason (every known reason present, zero when none)."""
@@ -81,6 +151,7 @@ def validate_ohlcv(
     rules: ValidationRules | None = None,
     calendar: TradingCalendar | None = None,
     previous: pl.DataFrame | None = None,
+    stored: StoredBars | None = None,
 ) -> ValidationResult:
     """Split ``bars`` into accepted and quarantined rows, and list series findings.
 
@@ -90,10 +161,15 @@ def validate_ohlcv(
         rules: thresholds; defaults to :class:`ValidationRules()`.
         calendar: trading calendar; defaults to NYSE.
         previous: the last stored bar per ticker before this batch (``ticker, date, close,
-            adj_close``), so the first bar of a batch gets a return and a gap check.
+            adj_close``), so the first bar of a batch gets a return and a gap check; shorthand
+            for ``stored=StoredBars(previous=previous)``.
+        stored: what is stored around the batch (:class:`StoredBars`); ingestion passes it.
     """
     rules = rules or ValidationRules()
     calendar = calendar or trading_calendar()
+    if stored is not None and previous is not None:
+        raise ValueError("pass previous inside stored, not both")
+    stored = stored or StoredBars(previous=previous)
     frame = (
         bars
         if "_unparseable" in bars.columns
@@ -117,13 +193,60 @@ def validate_ohlcv(
             [pl.when(pl.col(f)).then(pl.lit(name)) for f, (name, _) in zip(flags, checks, strict=True)]
         ).list.drop_nulls(),
     )
-    frame = frame.drop(flags).join(failed, on="_row", how="left")
-    frame = _flag_spikes(frame, rules, previous)
+    frame = (
+        frame.drop(flags)
+        .join(failed, on="_row", how="left")
+        .with_columns(pl.col("_failed").fill_null(pl.lit([], dtype=pl.List(pl.String()))))
+    )
+
+    clean = frame.filter(pl.col("_reason").is_null())
+    restated = restated_rows(clean, stored.window, rules.restatement_tolerance)
+    if rules.restatement_policy == "quarantine":
+        frame = _mark(frame, restated.get_column("_row"), "restated_bar")
+    frame, held = jumps.mark_jumps(frame, stored, rules.jump_log_return)
 
     quarantined = frame.filter(pl.col("_reason").is_not_null())
-    accepted = frame.filter(pl.col("_reason").is_null()).select(OHLCV_COLUMNS)
-    findings = series_findings(accepted, rules=rules, calendar=calendar, previous=previous)
-    return ValidationResult(accepted=accepted, quarantined=_quarantine_rows(quarantined), findings=findings)
+    kept = frame.filter(pl.col("_reason").is_null())
+    accepted = kept.select(OHLCV_COLUMNS)
+    released = held.filter(pl.col("verdict") == jumps.KEEP)
+    rejected = held.filter(pl.col("verdict") == jumps.SPIKE)
+    revised = revisions(restated, kept.get_column("_row"))
+    series, refreshed = stored_series(
+        pl.concat([accepted, released.select(OHLCV_COLUMNS)], how="vertical_relaxed"), stored
+    )
+    findings = pl.concat(
+        [
+            series_findings(series, rules=rules, calendar=calendar),
+            restatement_findings(revised, rules.restatement_tolerance),
+            jumps.release_findings(released),
+        ],
+        how="vertical_relaxed",
+    ).cast(FINDING_SCHEMA)
+    return ValidationResult(
+        accepted=accepted,
+        quarantined=_quarantine_rows(quarantined),
+        findings=findings.sort("ticker", "date", "kind"),
+        released=released.select(OHLCV_COLUMNS),
+        rejected_held=_quarantine_rows(
+            rejected.with_columns(
+                _reason=pl.lit("price_spike"),
+                _failed=pl.lit(["price_spike"]),
+                _unparseable=pl.lit(None, pl.String()),
+            )
+        ),
+        resolved_held=pl.concat([released, rejected]).select("ticker", "date"),
+        revisions=revised,
+        refreshed=refreshed,
+    )
+
+
+def _mark(frame: pl.DataFrame, rows: pl.Series, reason: str) -> pl.DataFrame:
+    """``frame`` with ``rows`` (``_row`` ids of clean rows) failing ``reason``."""
+    hit = pl.col("_row").is_in(rows.implode())
+    return frame.with_columns(
+        _reason=pl.when(hit).then(pl.lit(reason)).otherwise(pl.col("_reason")),
+        _failed=pl.when(hit).then(pl.lit([reason])).otherwise(pl.col("_failed")),
+    )
 
 
 def _row_checks(
@@ -167,39 +290,6 @@ def _duplicate_flags(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _flag_spikes(frame: pl.DataFrame, rules: ValidationRules, previous: pl.DataFrame | None) -> pl.DataFrame:
-    """Quarantine one-bar spikes: a jump beyond the threshold reverted by the next bar."""
-    clean = frame.filter(pl.col("_reason").is_null()).select("_row", "ticker", "date", "close", "adj_close")
-    if previous is not None and previous.height:
-        context = previous.select(
-            pl.lit(None, dtype=clean.schema["_row"]).alias("_row"), "ticker", "date", "close", "adj_close"
-        )
-        clean = pl.concat([context, clean], how="vertical_relaxed")
-    price = pl.coalesce("adj_close", "close")
-    limit = rules.jump_log_return
-    ret = (
-        clean.sort("ticker", "date")
-        .with_columns(_r=(price / price.shift(1)).log().over("ticker"))
-        .with_columns(_r_next=pl.col("_r").shift(-1).over("ticker"))
-    )
-    spikes = ret.filter(
-        (pl.col("_r").abs() > limit)
-        & (pl.col("_r_next").abs() > limit)
-        & (pl.col("_r").sign() != pl.col("_r_next").sign())
-        & pl.col("_row").is_not_null()
-    ).select("_row", _spike=pl.lit(True))
-    return (
-        frame.join(spikes, on="_row", how="left")
-        .with_columns(
-            _reason=pl.when(pl.col("_spike")).then(pl.lit("price_spike")).otherwise(pl.col("_reason")),
-            _failed=pl.when(pl.col("_spike"))
-            .then(pl.col("_failed").list.concat(pl.lit(["price_spike"])))
-            .otherwise(pl.col("_failed")),
-        )
-        .drop("_spike")
-    )
-
-
 def _quarantine_rows(rows: pl.DataFrame) -> pl.DataFrame:
     """Quarantine records: raw values, the reason, every failed rule, and a stable id."""
     out = rows.with_columns(
@@ -222,6 +312,4 @@ def _quarantine_rows(rows: pl.DataFrame) -> pl.DataFrame:
     # batch's row order and a re-run of any window writes the same ids.
     keyed = out.select(ident.alias("_id")).with_columns(_n=pl.int_range(pl.len()).over("_id"))
     ids = [hashlib.sha256(f"{i}|{n}".encode()).hexdigest()[:32] for i, n in keyed.iter_rows()]
-    return out.with_columns(quarantine_id=pl.Series(ids, dtype=pl.String())).select(
-        "quarantine_id", "ticker", "date", "source", "reason", "detail", *PRICE_COLUMNS, "volume"
-    )
+    return out.with_columns(quarantine_id=pl.Series(ids, dtype=pl.String())).select(QUARANTINE_COLUMNS)

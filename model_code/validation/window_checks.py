@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+import polars as pl
+
 from model_code.market_data.ingestion import IngestionReport
 
 SCHEMA_REASONS = ("unparseable_value", "missing_key", "missing_close", "non_finite_value", "non_trading_day")
@@ -22,13 +24,22 @@ PRICE_REASONS = (
     "low_above_open_close",
     "price_spike",
 )
+EXAMPLES = 10  # listed in a check's metadata, the rest counted
 
 
 @dataclass(frozen=True)
 class CheckSpec:
+    """A check: whether its failure blocks downstream assets, and the severity it fails with
+    (``error`` for blocking checks; a non-blocking check may fail with ``error`` too)."""
+
     name: str
     description: str
     blocking: bool
+    error: bool = False
+
+    @property
+    def severity(self) -> str:
+        return "error" if self.blocking or self.error else "warn"
 
 
 CHECKS: tuple[CheckSpec, ...] = (
@@ -62,6 +73,17 @@ CHECKS: tuple[CheckSpec, ...] = (
         False,
     ),
     CheckSpec("ohlcv_volume", "Zero-volume bars kept, negative volumes quarantined.", False),
+    CheckSpec(
+        "ohlcv_sources_available",
+        "Something arrived from the sources asked: fails (ERROR) when no bar arrived because sources failed or were down, with on_outage=error_check (the window is then not materialized, so downstream steps skip; by default the run fails instead); tickers left unserved by a down source are listed.",
+        False,
+        error=True,
+    ),
+    CheckSpec(
+        "ohlcv_restatements",
+        "Stored bars re-delivered with other values: each recorded in market.ohlcv_revisions, replaced or quarantined by the restatement policy.",
+        False,
+    ),
 )
 
 
@@ -72,6 +94,10 @@ class CheckVerdict:
     blocking: bool
     metadata: dict[str, float | int | str] = field(default_factory=dict)
     description: str = ""
+    severity: str = ""  # "error" or "warn"; empty: "error" if blocking else "warn"
+
+    def __post_init__(self) -> None:
+        self.severity = self.severity or ("error" if self.blocking else "warn")
 
 
 def window_verdicts(
@@ -96,7 +122,7 @@ def window_verdicts(
     spec = {c.name: c for c in CHECKS}
 
     def verdict(name: str, passed: bool, metadata: dict, description: str = "") -> CheckVerdict:
-        return CheckVerdict(name, passed, spec[name].blocking, metadata, description)
+        return CheckVerdict(name, passed, spec[name].blocking, metadata, description, spec[name].severity)
 
     schema_bad = sum(stored[k] for k in ("non_finite_value", "non_trading_day"))
     price_bad = sum(stored[k] for k in PRICE_REASONS if k in stored) + stored["negative_volume"]
@@ -128,17 +154,22 @@ def window_verdicts(
                 "max_fraction": max_quarantine_fraction,
                 "rows_received": report.rows_received,
                 "rows_quarantined": report.rows_quarantined,
+                "rows_held": report.rows_held,
+                "rows_outside_window": report.rows_outside_window,
             },
         ),
         verdict("ohlcv_calendar_gaps", f.get("calendar_gap", 0) == 0, {"gaps": f.get("calendar_gap", 0)}),
         verdict(
             "ohlcv_jumps",
-            f.get("jump", 0) + f.get("adjustment_jump", 0) == 0,
+            f.get("jump", 0) + f.get("adjustment_jump", 0) + report.rows_held == 0,
             {
                 "jumps": f.get("jump", 0),
                 "adjustment_jumps": f.get("adjustment_jump", 0),
                 "splits": f.get("split", 0),
                 "spikes_quarantined": q.get("price_spike", 0),
+                "jumps_held": report.rows_held,
+                "held_released": report.held_released,
+                "held_rejected": report.held_rejected,
             },
         ),
         verdict(
@@ -168,4 +199,53 @@ def window_verdicts(
                 "quarantined_negative_volume": q.get("negative_volume", 0),
             },
         ),
+        sources_verdict(report, spec["ohlcv_sources_available"]),
+        restatements_verdict(report, spec["ohlcv_restatements"]),
     ]
+
+
+def sources_verdict(report: IngestionReport, spec: CheckSpec) -> CheckVerdict:
+    """Fails on an outage (nothing arrived because every source asked failed or was down);
+    lists, per ticker, the sources that were down for tickers nobody served (partial outage)."""
+    down = sorted(report.unavailable.items())
+    return CheckVerdict(
+        spec.name,
+        not report.outage,
+        spec.blocking,
+        severity=spec.severity,
+        metadata={
+            "sources_failed": len(report.outage),
+            "source_errors": "; ".join(f"{s}: {e}" for s, e in sorted(report.outage.items())),
+            "tickers_unavailable": len(down),
+            "unavailable": "; ".join(
+                f"{t}: {' | '.join(f'{s}: {r}' for s, r in reasons.items())}"
+                for t, reasons in down[:EXAMPLES]
+            ),
+        },
+    )
+
+
+def restatements_verdict(report: IngestionReport, spec: CheckSpec) -> CheckVerdict:
+    """Fails (warn) when stored bars were re-delivered with other values."""
+    revised = report.validation.revisions if report.validation else None
+    n = revised.height if revised is not None else 0
+    meta: dict[str, float | int | str] = {"bars_restated": n}
+    if revised is not None and n:
+        findings = report.validation.findings.filter(pl.col("kind") == "restated")
+        meta |= {
+            "replaced": revised.filter(pl.col("action") == "replaced").height,
+            "quarantined": revised.filter(pl.col("action") == "quarantined").height,
+            "tickers_restated": revised.get_column("ticker").n_unique(),
+            "max_relative_price_change": revised.select(
+                pl.max_horizontal(
+                    (pl.col(f"new_{c}") - pl.col(f"old_{c}")).abs() / pl.col(f"old_{c}").abs()
+                    for c in ("open", "high", "low", "close", "adj_close")
+                ).max()
+            ).item()
+            or 0.0,
+            "examples": "; ".join(
+                f"{t} {d}: {detail}"
+                for t, d, detail in findings.select("ticker", "date", "detail").head(EXAMPLES).iter_rows()
+            ),
+        }
+    return CheckVerdict(spec.name, n == 0, spec.blocking, meta, severity=spec.severity)

@@ -7,14 +7,35 @@ each asset check, a planned-evaluation row per partition that carries the whole 
 run's bookkeeping grows with the square of its length (measured here: 1 year in one run
 28 s, 5 years 128 s, 7 years > 9 min, while the ingestion itself takes about a second).
 See docs/architecture.md.
+
+Because of that policy, ``dagster asset materialize --partition-range`` refuses this asset
+(Dagster's CLI runs ranges only for ``single_run()`` assets). One range in one run from the
+command line::
+
+    dagster job execute -m pm_definitions.definitions -j nightly_job \
+        -o market__universe,market__ohlcv \
+        --tags '{"dagster/asset_partition_range_start": "2018-12-17",
+                 "dagster/asset_partition_range_end": "2018-12-31"}'
+
+(``tests/integration/test_ohlcv_cli.py``); longer ranges: a backfill from the UI or the daemon.
 """
 
+from typing import Literal
+
 import dagster as dg
+from pydantic import Field
 
 from model_code.market_data.calendar import trading_calendar
-from model_code.market_data.ingestion import IngestionReport, fetch_window, store_window
+from model_code.market_data.ingestion import (
+    IngestionReport,
+    fetch_window,
+    read_stored,
+    store_window,
+    validate_window,
+    window_report,
+)
 from model_code.market_data.universe import parse_universe
-from model_code.validation import ValidationRules, stale_tickers, validate_ohlcv
+from model_code.validation import ValidationRules, stale_tickers
 from model_code.validation.window_checks import CHECKS, window_verdicts
 from pm_assets.partitions import partition_dates, trading_days
 from pm_resources import DUCKDB_POOL, MarketDataResource, WarehouseResource
@@ -24,12 +45,30 @@ MAX_PARTITIONS_PER_RUN = 126  # about half an NYSE year
 
 
 class OhlcvConfig(dg.Config):
-    """Validation thresholds (units in each field's description)."""
+    """Validation thresholds and policies (units in each field's description)."""
 
-    min_price: float = ValidationRules.min_price
-    jump_log_return: float = ValidationRules.jump_log_return
-    stale_after_sessions: int = 5
-    max_quarantine_fraction: float = 0.02
+    min_price: float = Field(default=ValidationRules.min_price, description="Lowest credible price, USD.")
+    jump_log_return: float = Field(
+        default=ValidationRules.jump_log_return,
+        description="|daily log return| beyond which a move is a jump (held until the next bar decides).",
+    )
+    stale_after_sessions: int = Field(
+        default=5, description="Sessions without a bar before a ticker is stale."
+    )
+    max_quarantine_fraction: float = Field(
+        default=0.02,
+        description="Largest share of received rows quarantined before the blocking check fails.",
+    )
+    restatement_policy: Literal["replace", "quarantine"] = Field(
+        default=ValidationRules.restatement_policy,
+        description="A stored bar re-delivered with other values: replace it (recorded in "
+        "market.ohlcv_revisions) or quarantine the new one as restated_bar.",
+    )
+    on_outage: Literal["fail", "error_check"] = Field(
+        default="fail",
+        description="No bar arrived because the sources failed or were down: fail the run, or "
+        "succeed with the blocking ohlcv_sources_available check failed (ERROR).",
+    )
 
 
 @dg.asset(
@@ -42,6 +81,7 @@ class OhlcvConfig(dg.Config):
         dg.AssetCheckSpec(c.name, asset=OHLCV, description=c.description, blocking=c.blocking) for c in CHECKS
     ],
     partitions_def=trading_days,
+    output_required=False,  # an outage under on_outage=error_check materializes nothing
     backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN),
     pool=DUCKDB_POOL,
 )
@@ -53,13 +93,22 @@ def ohlcv(
 ):
     """Validated daily bars in ``market.ohlcv`` (ticker, date, OHLC, adj_close, volume, source).
 
-    Fetches the tickers stored by ``market/universe`` (its active rows and their pins) from the
-    configured sources (per ticker the first that answers wins) with the warehouse closed,
-    moves rejected rows to ``market.quarantine`` with a reason, records series findings in
-    ``market.data_quality``, upserts the rest, and checks the stored window.
+    Reads what is stored around the window (its bars, the bars before and after it, jumps held
+    by earlier runs), then, with the warehouse closed, fetches the tickers stored by
+    ``market/universe`` (its active rows and their pins) from the configured sources (per
+    ticker the first that answers wins) and validates them; then, in one transaction, moves
+    rejected rows to ``market.quarantine`` with a reason (jumps still waiting for their next
+    bar as ``unconfirmed_jump``), records restatements in ``market.ohlcv_revisions`` and
+    findings in ``market.data_quality``, upserts the rest, and checks the stored window. An
+    outage (no bar because every source failed) fails the run, or with
+    ``on_outage=error_check`` materializes nothing and fails ``ohlcv_sources_available``.
     """
     start, end = partition_dates(context)
-    rules = ValidationRules(min_price=config.min_price, jump_log_return=config.jump_log_return)
+    rules = ValidationRules(
+        min_price=config.min_price,
+        jump_log_return=config.jump_log_return,
+        restatement_policy=config.restatement_policy,
+    )
     calendar = trading_calendar()
     with warehouse.open() as wh:
         # Read the upstream asset rather than re-reading the configuration, so the lineage
@@ -67,7 +116,7 @@ def ohlcv(
         members = wh.query(
             "SELECT ticker, pinned_source AS source FROM market.universe WHERE active ORDER BY ticker"
         )
-        previous = wh.query("@ohlcv_last_bar_before", [start])
+        around = read_stored(wh, start, end)  # bars around the window, and held jumps
     if members.is_empty():
         raise dg.Failure(
             description="market.universe has no active ticker: materialize market/universe first"
@@ -75,16 +124,31 @@ def ohlcv(
     universe = parse_universe(members.to_dicts(), origin="market.universe")
     # Network and validation run with the file closed, so readers are never locked out meanwhile.
     fetched = fetch_window(market_data.chain(universe), universe.tickers, start, end)
-    if fetched.bars.height == 0 and fetched.source_errors:
-        # Nothing arrived because sources failed (not because they had no data): fail the run
-        # so the operator sees it; nothing was written.
-        errors = "; ".join(f"{name}: {msg}" for name, msg in fetched.source_errors.items())
-        raise dg.Failure(description=f"no bars for {start}..{end}; source errors: {errors}")
-    result = validate_ohlcv(fetched.bars, rules=rules, calendar=calendar, previous=previous)
-    with warehouse.open() as wh:
-        report = store_window(
-            wh, fetched, result, start, end, tickers_requested=len(universe.tickers), calendar=calendar
+    outage = fetched.outage()
+    if outage and config.on_outage == "fail":
+        # Nothing arrived because sources failed or were down (not because they had no data):
+        # fail the run so the operator sees it; nothing was written.
+        errors = "; ".join(f"{name}: {msg}" for name, msg in sorted(outage.items()))
+        raise dg.Failure(
+            description=f"no bars for {start}..{end}: every source asked failed; last errors: {errors}",
+            metadata={
+                "sources_failed": float(len(outage)),
+                "tickers_requested": float(len(universe.tickers)),
+            },
         )
+    validated = validate_window(fetched, around, start, end, rules=rules, calendar=calendar)
+    requested = len(universe.tickers)
+    with warehouse.open() as wh:
+        if outage:
+            # on_outage=error_check: store nothing and do not materialize the window (downstream
+            # steps skip instead of computing on a night without bars); the checks say why.
+            report = window_report(
+                fetched, validated, start, end, tickers_requested=requested, rows_written=0
+            )
+        else:
+            report = store_window(
+                wh, fetched, validated, start, end, tickers_requested=requested, calendar=calendar
+            )
         stored = wh.query("@ohlcv_window_violations", [start, end, config.min_price]).row(0, named=True)
         last = dict(wh.query("@ohlcv_last_dates", [end]).iter_rows())
     stale = stale_tickers(last, end, max_sessions=config.stale_after_sessions)
@@ -97,26 +161,33 @@ def ohlcv(
         as_of=end,
     )
     context.log.info(
-        "ohlcv %s..%s: %d received, %d written, %d quarantined, %d tickers failed",
+        "ohlcv %s..%s: %d received = %d stored + %d quarantined + %d held + %d outside the window; "
+        "%d earlier held released, %d rejected; %d restated; %d tickers failed",
         start,
         end,
         report.rows_received,
-        report.rows_written,
+        report.rows_accepted,
         report.rows_quarantined,
+        report.rows_held,
+        report.rows_outside_window,
+        report.held_released,
+        report.held_rejected,
+        report.bars_restated,
         len(report.failures),
     )
-    return dg.MaterializeResult(
-        metadata=_ohlcv_metadata(report, stored),
-        check_results=[
-            dg.AssetCheckResult(
-                check_name=v.name,
-                passed=v.passed,
-                severity=dg.AssetCheckSeverity.ERROR if v.blocking else dg.AssetCheckSeverity.WARN,
-                metadata={k: _metadata_value(x) for k, x in v.metadata.items()},
-            )
-            for v in verdicts
-        ],
-    )
+    checks = [
+        dg.AssetCheckResult(
+            check_name=v.name,
+            passed=v.passed,
+            severity=dg.AssetCheckSeverity.ERROR if v.severity == "error" else dg.AssetCheckSeverity.WARN,
+            metadata={k: _metadata_value(x) for k, x in v.metadata.items()},
+        )
+        for v in verdicts
+    ]
+    if outage:
+        yield from checks
+        return
+    yield dg.MaterializeResult(metadata=_ohlcv_metadata(report, stored), check_results=checks)
 
 
 def _metadata_value(x: float | int | str) -> dg.MetadataValue:
@@ -124,15 +195,27 @@ def _metadata_value(x: float | int | str) -> dg.MetadataValue:
 
 
 def _ohlcv_metadata(report: IngestionReport, stored: dict) -> dict[str, dg.MetadataValue]:
-    counts = report.validation.quarantine_counts() if report.validation else {}
-    table = "| reason | rows |\n| --- | --- |\n" + "\n".join(f"| {r} | {n} |" for r, n in counts.items() if n)
+    reasons = report.validation.quarantine_counts() if report.validation else {}
+    table = "| reason | rows |\n| --- | --- |\n" + "\n".join(
+        f"| {r} | {n} |" for r, n in reasons.items() if n
+    )
     by_source: dict[str, int] = {}
     for source in report.served_by.values():
         by_source[source] = by_source.get(source, 0) + 1
+    counts = {
+        # rows_received = rows_accepted + rows_quarantined + rows_held + rows_outside_window
+        "rows_received": report.rows_received,
+        "rows_accepted": report.rows_accepted,
+        "rows_quarantined": report.rows_quarantined,
+        "rows_held": report.rows_held,
+        "rows_outside_window": report.rows_outside_window,
+        "rows_written": report.rows_written,  # accepted + held_released
+        "held_released": report.held_released,
+        "held_rejected": report.held_rejected,
+        "bars_restated": report.bars_restated,
+    }
     return {
-        "rows_received": dg.MetadataValue.float(float(report.rows_received)),
-        "rows_written": dg.MetadataValue.float(float(report.rows_written)),
-        "rows_quarantined": dg.MetadataValue.float(float(report.rows_quarantined)),
+        **{k: dg.MetadataValue.float(float(v)) for k, v in counts.items()},
         "rows_in_window": dg.MetadataValue.float(float(stored["n_rows"])),
         "tickers": dg.MetadataValue.float(float(stored["n_tickers"])),
         "tickers_failed": dg.MetadataValue.float(float(len(report.failures))),

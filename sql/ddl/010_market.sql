@@ -46,6 +46,31 @@ CREATE TABLE IF NOT EXISTS market.data_quality (
     PRIMARY KEY (ticker, date, kind)
 );
 
+-- Restatements: every re-delivery of a stored bar whose values differ from it (beyond a relative
+-- 1e-9), with the old and new value of each field and what was done: 'replaced' (the new values
+-- were stored) or 'quarantined' (the stored bar was kept; the new one is in market.quarantine).
+CREATE TABLE IF NOT EXISTS market.ohlcv_revisions (
+    ticker         VARCHAR   NOT NULL,
+    date           DATE      NOT NULL,
+    old_open       DOUBLE,
+    new_open       DOUBLE,
+    old_high       DOUBLE,
+    new_high       DOUBLE,
+    old_low        DOUBLE,
+    new_low        DOUBLE,
+    old_close      DOUBLE,
+    new_close      DOUBLE,
+    old_adj_close  DOUBLE,
+    new_adj_close  DOUBLE,
+    old_volume     DOUBLE,
+    new_volume     DOUBLE,
+    old_source     VARCHAR,
+    source         VARCHAR   NOT NULL,
+    action         VARCHAR   NOT NULL,
+    ingested_at    TIMESTAMP NOT NULL,
+    PRIMARY KEY (ticker, date, ingested_at)
+);
+
 -- The tracked universe as last configured. Tickers dropped from the configuration stay, with
 -- active = false, so their stored history keeps its meaning.
 CREATE TABLE IF NOT EXISTS market.universe (

@@ -17,7 +17,7 @@ def _resources(db, **market) -> dict:
     return {"warehouse": WarehouseResource(database=str(db)), "market_data": MarketDataResource(**market)}
 
 
-def _run(resources, *, start: str, end: str | None = None, raise_on_error: bool = True):
+def _run(resources, *, start: str, end: str | None = None, raise_on_error: bool = True, config=None):
     tags = {ASSET_PARTITION_RANGE_START_TAG: start, ASSET_PARTITION_RANGE_END_TAG: end} if end else {}
     return dg.materialize(
         market_assets,
@@ -25,6 +25,7 @@ def _run(resources, *, start: str, end: str | None = None, raise_on_error: bool 
         partition_key=None if end else start,
         tags=tags,
         raise_on_error=raise_on_error,
+        run_config={"ops": {"market__ohlcv": {"config": config}}} if config else None,
     )
 
 
@@ -51,7 +52,7 @@ def test_bundled_range_materializes_every_ticker_and_rerun_adds_no_rows(tmp_path
     assert meta["rows_written"].value == 230.0 and meta["tickers"].value == 23.0
     assert meta["rows_quarantined"].value == 0.0
     checks = _checks(result)
-    assert len(checks) == 8
+    assert len(checks) == 10
     assert checks["ohlcv_price_consistency"] and checks["ohlcv_schema"] and checks["ohlcv_duplicates"]
 
     again = _run(resources, start="2018-12-17", end="2018-12-31")
@@ -131,3 +132,93 @@ def test_weekends_and_holidays_are_not_partitions(key):
     from pm_assets.partitions import trading_days
 
     assert not trading_days.has_partition_key(key)
+
+
+def _meta(result, check: str) -> dict:
+    evaluation = next(c for c in result.get_asset_check_evaluations() if c.check_name == check)
+    return {"passed": evaluation.passed, "severity": evaluation.severity.value} | {
+        k: v.value for k, v in evaluation.metadata.items()
+    }
+
+
+def test_a_5pct_redelivery_is_recorded_replaced_and_warned(tmp_path):
+    """The probe: a file with every AAPL price +5 % re-delivered over 19 stored bars."""
+    db = tmp_path / "wh.duckdb"
+    clean = clean_bars(tickers=("AAPL", "MSFT"), start=dt.date(2019, 1, 2), n=19).drop(
+        "_unparseable", "source"
+    )
+    good, bumped = tmp_path / "good.parquet", tmp_path / "bumped.parquet"
+    clean.write_parquet(good)
+    aapl = pl.col("ticker") == "AAPL"
+    prices = ("open", "high", "low", "close", "adj_close")
+    clean.with_columns(
+        [pl.when(aapl).then(pl.col(c) * 1.05).otherwise(pl.col(c)).alias(c) for c in prices]
+    ).write_parquet(bumped)
+    start, end = str(clean["date"].min()), str(clean["date"].max())
+    assert _run(
+        _resources(db, fallback_order=["parquet"], parquet_path=str(good)), start=start, end=end
+    ).success
+    before = _query(db, "SELECT close FROM market.ohlcv WHERE ticker = 'AAPL' ORDER BY date")["close"]
+
+    result = _run(_resources(db, fallback_order=["parquet"], parquet_path=str(bumped)), start=start, end=end)
+    assert result.success  # a WARN: downstream goes on, with the corrected history
+    meta = _meta(result, "ohlcv_restatements")
+    assert meta["passed"] is False and meta["severity"] == "WARN"
+    assert (meta["bars_restated"], meta["replaced"], meta["tickers_restated"]) == (19.0, 19.0, 1.0)
+    assert meta["max_relative_price_change"] == pytest.approx(0.05)
+    after = _query(db, "SELECT close FROM market.ohlcv WHERE ticker = 'AAPL' ORDER BY date")["close"]
+    assert after.to_list() == pytest.approx((before * 1.05).to_list())
+    assert _query(db, "SELECT count(*) n FROM market.ohlcv_revisions")["n"][0] == 19
+
+    # The other policy keeps the stored bars and quarantines the re-delivery.
+    back = tmp_path / "back.parquet"
+    clean.write_parquet(back)
+    kept = _run(
+        _resources(db, fallback_order=["parquet"], parquet_path=str(back)),
+        start=start,
+        end=end,
+        raise_on_error=False,
+        config={"restatement_policy": "quarantine"},
+    )
+    assert _meta(kept, "ohlcv_restatements")["quarantined"] == 19.0
+    unchanged = _query(db, "SELECT close FROM market.ohlcv WHERE ticker = 'AAPL' ORDER BY date")["close"]
+    assert unchanged.to_list() == after.to_list()
+    assert _query(db, "SELECT count(*) n FROM market.quarantine WHERE reason = 'restated_bar'")["n"][0] == 19
+    # Half the window quarantined: the blocking rate check stops downstream until someone looks.
+    assert _meta(kept, "ohlcv_quarantine_rate")["passed"] is False
+
+
+def test_nightly_10x_spike_is_held_then_rejected_and_its_reversal_stored(tmp_path):
+    """The probe: a one-day 10x spike in nightly operation, then the next night's reversal."""
+    db = tmp_path / "wh.duckdb"
+    bars = clean_bars(tickers=("AAPL",), start=dt.date(2019, 1, 2), n=12).drop("_unparseable", "source")
+    spike = pl.int_range(pl.len()) == 10
+    prices = ("open", "high", "low", "close", "adj_close")
+    bars = bars.with_columns(
+        [pl.when(spike).then(pl.col(c) * 10).otherwise(pl.col(c)).alias(c) for c in prices]
+    )
+    path = tmp_path / "bars.parquet"
+    bars.write_parquet(path)
+    resources = _resources(db, fallback_order=["parquet"], parquet_path=str(path))
+    days = [str(d) for d in bars["date"]]
+    assert _run(resources, start=days[0], end=days[9]).success
+
+    night = _run(resources, start=days[10])
+    assert night.success
+    meta = night.asset_materializations_for_node("market__ohlcv")[0].metadata
+    assert (meta["rows_received"].value, meta["rows_held"].value, meta["rows_written"].value) == (
+        1.0,
+        1.0,
+        0.0,
+    )
+    jumps = _meta(night, "ohlcv_jumps")
+    assert jumps["passed"] is False and jumps["jumps_held"] == 1.0 and jumps["jumps"] == 0.0
+    assert _query(db, "SELECT count(*) n FROM market.ohlcv")["n"][0] == 10
+
+    reversal = _run(resources, start=days[11])
+    assert reversal.success
+    jumps = _meta(reversal, "ohlcv_jumps")
+    assert jumps["passed"] and jumps["held_rejected"] == 1.0
+    stored = _query(db, "SELECT date FROM market.ohlcv ORDER BY date")["date"].cast(pl.String).to_list()
+    assert stored == days[:10] + [days[11]]
+    assert _query(db, "SELECT reason FROM market.quarantine")["reason"].to_list() == ["price_spike"]

@@ -172,3 +172,107 @@ def test_staleness_counts_sessions_not_calendar_days():
     last = {"AAA": dt.date(2019, 12, 20), "BBB": dt.date(2019, 12, 31), "CCC": None}
     # 2019-12-20 (Fri) -> 2020-01-02: 23, 24, 26, 27, 30, 31, Jan 2 = 7 sessions behind.
     assert stale_tickers(last, dt.date(2020, 1, 2), max_sessions=5) == {"AAA": 7, "CCC": None}
+
+
+# ---- gaps on the stored series, and every received row accounted for ------------------------
+
+
+def _ingest(warehouse, bars: pl.DataFrame, start: dt.date, end: dt.date):
+    from model_code.market_data.ingestion import ingest_window
+    from model_code.market_data.sources.fallback import FallbackChain
+    from tests.unit.test_unconfirmed_jumps import FrameSource
+
+    return ingest_window(
+        warehouse, FallbackChain([FrameSource(bars)]), sorted(set(bars["ticker"])), start, end
+    )
+
+
+def _gaps(warehouse) -> list[tuple]:
+    return warehouse.query(
+        "SELECT ticker, date, detail FROM market.data_quality WHERE kind = 'calendar_gap' ORDER BY ticker, date"
+    ).rows()
+
+
+def test_partial_redelivery_reports_no_gap_the_stored_series_does_not_have(warehouse):
+    bars = clean_bars(tickers=("AAA",), n=10)
+    days = bars["date"].to_list()
+    _ingest(warehouse, bars, days[0], days[-1])
+    partial = pl.concat([bars[:4], bars[5:]])  # the vendor's file lacks one stored session
+    report = _ingest(warehouse, partial, days[0], days[-1])
+    assert report.validation.finding_counts().get("calendar_gap", 0) == 0
+    assert _gaps(warehouse) == [] and warehouse.count("market.ohlcv") == 10
+
+
+def test_a_late_bar_closes_the_stored_gap_after_it(warehouse):
+    bars = clean_bars(tickers=("AAA",), n=10)
+    days = bars["date"].to_list()
+    _ingest(warehouse, pl.concat([bars[:4], bars[5:]]), days[0], days[-1])
+    assert [(t, d) for t, d, _ in _gaps(warehouse)] == [("AAA", days[5])]
+    _ingest(warehouse, bars[4:5], days[4], days[4])  # the missing session, one night late
+    assert _gaps(warehouse) == []
+
+
+def test_nightly_batches_of_one_session_measure_gaps_from_the_last_stored_bar(warehouse):
+    bars = clean_bars(tickers=("AAA", "BBB"), n=6)
+    days = sorted(set(bars["date"]))
+    _ingest(warehouse, bars.filter(pl.col("date") <= days[3]), days[0], days[3])
+    night = [
+        bars.filter((pl.col("date") == days[4]) & (pl.col("ticker") == "BBB")),
+        bars.filter(pl.col("date") == days[5]),
+    ]
+    for day, batch in zip(days[4:], night, strict=True):
+        _ingest(warehouse, batch, day, day)
+    # AAA had no bar on days[4]: one real gap, measured from its last stored bar; nothing else,
+    # though each nightly batch holds a single session.
+    assert _gaps(warehouse) == [("AAA", days[5], f"1 session(s) without a bar since {days[3]}")]
+
+
+def test_rows_outside_the_window_are_counted_not_stored(warehouse):
+    from model_code.market_data.ingestion import ingest_window
+    from model_code.market_data.sources.base import SourceBatch
+    from model_code.market_data.sources.fallback import FallbackChain
+
+    bars = clean_bars(tickers=("AAA",), n=10)
+    days = bars["date"].to_list()
+
+    class Unfiltered:  # a source that sends its whole file, whatever the window
+        name = "unfiltered"
+
+        def fetch(self, tickers, start, end):
+            return SourceBatch(bars=bars)
+
+        def list_tickers(self):
+            return ["AAA"]
+
+    report = ingest_window(warehouse, FallbackChain([Unfiltered()]), ["AAA"], days[3], days[5])
+    assert (report.rows_received, report.rows_accepted, report.rows_outside_window) == (10, 3, 7)
+    assert warehouse.count("market.ohlcv") == 3
+
+
+def test_a_batch_whose_rows_do_not_add_up_raises_and_writes_nothing(warehouse, monkeypatch):
+    from model_code.market_data import ingestion
+
+    def losing(*args, **kwargs):  # a validator that silently drops a row
+        result = validate_ohlcv(*args, **kwargs)
+        result.accepted = result.accepted[:-1]
+        return result
+
+    monkeypatch.setattr(ingestion, "validate_ohlcv", losing)
+    bars = clean_bars(tickers=("AAA",), n=5)
+    days = bars["date"].to_list()
+    with pytest.raises(ingestion.RowCountError, match="5 rows received but 4 accounted for"):
+        _ingest(warehouse, bars, days[0], days[-1])
+    assert warehouse.count("market.ohlcv") == 0 and warehouse.count("market.trading_sessions") == 0
+
+
+def test_last_bar_before_a_window_is_the_whole_last_row(warehouse):
+    """A last bar without adj_close (a Finnhub bar after Alpha Vantage ones) is context as it is:
+    its NULL adj_close is not replaced by an older bar's."""
+    bars = clean_bars(tickers=("AAA",), n=3)
+    bars = bars.with_columns(
+        adj_close=pl.when(pl.int_range(pl.len()) == 2).then(None).otherwise(pl.col("adj_close"))
+    )
+    days = bars["date"].to_list()
+    _ingest(warehouse, bars, days[0], days[-1])
+    previous = warehouse.query("@ohlcv_last_bar_before", [days[-1] + dt.timedelta(days=1)])
+    assert previous.rows() == [("AAA", days[2], bars["close"][2], None)]

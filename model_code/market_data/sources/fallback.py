@@ -3,28 +3,80 @@
 The winner's name is written into each bar's ``source`` column. Tickers that no source could
 serve come back in :attr:`FetchResult.failures` with every source's reason, in order, so the
 operator sees e.g. ``yfinance: HTTP 500 after 4 attempts; alphavantage: unknown ticker``.
+
+A source that was *unavailable* (no usable answer after every retry: timeouts, refused
+connections, 5xx, throttling) is told apart from one that answered "no such ticker": such
+tickers are in :attr:`FetchResult.unavailable`, and a fetch that got no bar at all while a
+source failed is an outage (:meth:`FetchResult.outage`), which ingestion does not pass off as
+an empty day.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
 
 from model_code.market_data.schema import concat_ohlcv
-from model_code.market_data.sources.base import OhlcvSource, SourceError
+from model_code.market_data.sources.base import OhlcvSource, SourceError, SourceUnavailable
+
+# How a per-ticker reason says the source was unavailable. Web sources answer one ticker per
+# request (sources/http.py fetch_per_ticker) and pass a failed ticker on as text only; the text
+# of every SourceUnavailable comes from HttpClient.send: "<problem> after <n> attempts (<url>)"
+# or "<problem>; asked to retry after <s> s, more than the <cap> s backoff cap (<url>)".
+# tests/integration/test_ohlcv_outages.py holds this pattern to the messages the client writes.
+UNAVAILABLE_REASON = re.compile(r" after \d+ attempts \(| s backoff cap \(")
+
+
+def is_unavailable_reason(reason: str) -> bool:
+    """Whether a source's reason for a ticker means the source did not answer (vs. no data)."""
+    return bool(UNAVAILABLE_REASON.search(reason))
 
 
 @dataclass
 class FetchResult:
-    """Bars from the whole chain, and what could not be fetched."""
+    """Bars from the whole chain, and what could not be fetched.
+
+    Attributes:
+        bars: every bar the sources returned (canonical OHLCV columns).
+        served_by: ticker → the source whose bars were taken.
+        failures: ticker → each asked source's reason, for tickers no source served.
+        source_errors: source → the error that failed its whole request.
+        unavailable: ticker → {source: reason} for each source that was unavailable for it
+            (raised :class:`SourceUnavailable` or gave an unavailability reason), whether or
+            not a later source served the ticker.
+    """
 
     bars: pl.DataFrame
     served_by: dict[str, str] = field(default_factory=dict)
     failures: dict[str, list[str]] = field(default_factory=dict)
     source_errors: dict[str, str] = field(default_factory=dict)
+    unavailable: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def last_errors(self) -> dict[str, str]:
+        """Source → its last error: the error of its whole request, else the reason of the last
+        ticker it was unavailable for."""
+        errors: dict[str, str] = {}
+        for reasons in self.unavailable.values():
+            errors.update(reasons)
+        errors.update(self.source_errors)
+        return errors
+
+    def unserved_unavailable(self) -> dict[str, dict[str, str]]:
+        """The tickers no source served while some source was unavailable for them (a partial
+        outage), each with those sources' reasons."""
+        return {t: r for t, r in self.unavailable.items() if t in self.failures}
+
+    def outage(self) -> dict[str, str]:
+        """Source → last error when nothing arrived because sources failed (every asked source
+        erred or was unavailable, none returned a bar); empty when bars arrived or when the
+        sources answered but had none (that is staleness, not an outage)."""
+        if self.bars.height:
+            return {}
+        return self.last_errors()
 
 
 class FallbackChain:
@@ -44,6 +96,7 @@ class FallbackChain:
         served_by: dict[str, str] = {}
         frames: list[pl.DataFrame] = []
         source_errors: dict[str, str] = {}
+        unavailable: dict[str, dict[str, str]] = {}
         names = {s.name for s in self.sources}
         for ticker, pin in self.pinned.items():
             if ticker in reasons and pin not in names:
@@ -60,15 +113,24 @@ class FallbackChain:
                 source_errors[source.name] = str(exc)
                 for t in ask:
                     reasons[t].append(f"{source.name}: {exc}")
+                    if isinstance(exc, SourceUnavailable):
+                        unavailable.setdefault(t, {})[source.name] = str(exc)
                 continue
             got = set(batch.bars.get_column("ticker").drop_nulls().unique().to_list())
             for t in ask:
                 if t in got:
                     served_by[t] = source.name
-                else:
-                    reasons[t].append(f"{source.name}: {batch.missing.get(t, 'no bars returned')}")
+                    continue
+                reason = batch.missing.get(t, "no bars returned")
+                reasons[t].append(f"{source.name}: {reason}")
+                if is_unavailable_reason(reason):
+                    unavailable.setdefault(t, {})[source.name] = reason
             frames.append(batch.bars)
         failures = {t: r for t, r in reasons.items() if t not in served_by}
         return FetchResult(
-            bars=concat_ohlcv(frames), served_by=served_by, failures=failures, source_errors=source_errors
+            bars=concat_ohlcv(frames),
+            served_by=served_by,
+            failures=failures,
+            source_errors=source_errors,
+            unavailable=unavailable,
         )
