@@ -88,7 +88,7 @@ def _logistic(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     mean = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
     if y.min() == y.max():
         return math.log(mean / (1 - mean)), 0.0
-    model = LogisticRegression(penalty=None, solver="lbfgs", max_iter=200).fit(z[:, None], y)
+    model = LogisticRegression(C=np.inf, solver="lbfgs", max_iter=200).fit(z[:, None], y)
     b = float(model.coef_[0, 0])
     if b < 0:
         return math.log(mean / (1 - mean)), 0.0

@@ -1,0 +1,147 @@
+"""Asset ``signals/daily``: one signal per ticker and session, with its source, confidence and reason."""
+
+import datetime as dt
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from model_code.costs import TradingCosts
+from model_code.forecasting.sessions import loss_window_start
+from model_code.market_data.calendar import trading_calendar
+from model_code.signals.daily import DEFAULT_CALIBRATION_LOOKBACK, signals_for_sessions
+from model_code.signals.persistence import DEFAULT_MAX_FLIP_RATE, DEFAULT_WINDOW, over_trading
+from model_code.signals.router import RouterSettings
+from pm_assets.market.ohlcv import MAX_PARTITIONS_PER_RUN
+from pm_assets.partitions import partition_dates, trading_days
+from pm_resources import DUCKDB_POOL, WarehouseResource
+
+SIGNALS = dg.AssetKey(["signals", "daily"])
+_DEFAULTS = RouterSettings()
+_COSTS = TradingCosts()
+
+
+class SignalConfig(dg.Config):
+    """Router flags and thresholds (defaults: ``model_code.signals.router.RouterSettings``)."""
+
+    ts: bool = Field(default=_DEFAULTS.enabled["ts"], description="Use the time-series ensemble.")
+    ml: bool = Field(default=_DEFAULTS.enabled["ml"], description="Use the ML champion.")
+    llm: bool = Field(default=_DEFAULTS.enabled["llm"], description="Ask the LLM as the last resort.")
+    primary: str = Field(default=_DEFAULTS.primary, description="ts, ml or governance: who is asked first.")
+    min_confidence: float = Field(
+        default=_DEFAULTS.min_confidence, description="Calibrated P(direction right) needed to trade."
+    )
+    horizon: int = Field(default=_DEFAULTS.horizon, description="Trading horizon in sessions.")
+    commission_bps: float = Field(default=_COSTS.commission_bps, description="Cost per side, bps.")
+    slippage_bps: float = Field(default=_COSTS.slippage_bps, description="Slippage per side, bps.")
+    ml_model: str = Field(default="lgbm", description="The ML family whose champion is the ml source.")
+    calibration_lookback: int = Field(
+        default=DEFAULT_CALIBRATION_LOOKBACK, description="Sessions of realized calls each calibration uses."
+    )
+    persistence_window: int = Field(
+        default=DEFAULT_WINDOW, description="Sessions the over-trading check reads."
+    )
+    max_flip_rate: float = Field(default=DEFAULT_MAX_FLIP_RATE, description="Flip share that warns.")
+
+    def settings(self) -> RouterSettings:
+        return RouterSettings(
+            enabled={"ts": self.ts, "ml": self.ml, "llm": self.llm},
+            primary=self.primary,  # type: ignore[arg-type]
+            min_confidence=self.min_confidence,
+            horizon=self.horizon,
+            costs=TradingCosts(commission_bps=self.commission_bps, slippage_bps=self.slippage_bps),
+        )
+
+
+@dg.asset(
+    key=SIGNALS,
+    deps=[
+        dg.AssetKey(["forecasts", "predictions"]),
+        dg.AssetKey(["ml", "predictions"]),
+        dg.AssetKey(["features", "targets"]),
+    ],
+    group_name="signals",
+    kinds={"duckdb", "polars"},
+    owners=["team:research"],
+    partitions_def=trading_days,
+    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN),
+    pool=DUCKDB_POOL,
+    check_specs=[
+        dg.AssetCheckSpec(
+            "signal_persistence",
+            asset=SIGNALS,
+            description="Warns when a ticker's action flips on more than max_flip_rate of its last sessions.",
+        )
+    ],
+)
+def daily_signals(
+    context: dg.AssetExecutionContext, config: SignalConfig, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """BUY / SELL / HOLD per ticker and session in ``signals.daily``, for ``horizon`` sessions.
+
+    The time-series ensemble is asked first, the ML champion second (or first with
+    ``primary: ml``); a source gives a view when its calibrated confidence (the out-of-sample
+    probability that its direction is right, learned only from its own calls realized by the
+    session) reaches ``min_confidence`` and its edge beats the round-trip cost. Every row stores
+    the source, the confidence, the reason, and the path: why each earlier source declined.
+    Read the metadata: ``signals_<action>_<source>`` counts, and the over-trading check.
+    """
+    settings = config.settings()
+    start, end = partition_dates(context)
+    calendar = trading_calendar()
+    sessions = [dt.date.fromisoformat(str(d)) for d in calendar.sessions_in_range(start, end)]
+    since = loss_window_start(start, config.calibration_lookback + 1, calendar)
+    recent = loss_window_start(start, config.persistence_window, calendar)
+    with warehouse.open() as wh:
+        inputs = wh.query("@signal_inputs", [since, end, settings.horizon, config.ml_model])
+        targets = wh.query("@targets_between", [since, end])
+        bars = wh.query("SELECT date, ticker FROM market.ohlcv WHERE date BETWEEN ? AND ?", [start, end])
+        earlier = wh.query("@signals_between", [recent, start - dt.timedelta(days=1)])
+    tickers = {d: g["ticker"].to_list() for (d,), g in bars.group_by("date")}
+    signals = signals_for_sessions(
+        sessions, tickers, inputs, targets, settings, calibration_lookback=config.calibration_lookback
+    )
+    stamp = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with warehouse.open() as wh, wh.transaction():
+        written = wh.upsert(
+            "signals.daily", signals.with_columns(computed_at=pl.lit(stamp)), ["as_of", "ticker"]
+        )
+    flipping = over_trading(
+        pl.concat([earlier.select(signals.columns), signals], how="vertical_relaxed"),
+        window=config.persistence_window,
+        max_flip_rate=config.max_flip_rate,
+    )
+    counts = signals.group_by("action", "source").len()
+    metadata: dict[str, dg.MetadataValue] = {
+        "rows_written": dg.MetadataValue.float(float(written)),
+        "sessions": dg.MetadataValue.float(float(len(sessions))),
+        **{f"signals_{a.lower()}_{s}": dg.MetadataValue.float(float(n)) for a, s, n in counts.iter_rows()},
+        "mean_confidence_trades": dg.MetadataValue.float(
+            float(signals.filter(pl.col("action") != "HOLD")["confidence"].mean() or 0.0)
+        ),
+    }
+    if signals.height:
+        metadata["latest"] = dg.MetadataValue.md(
+            _table(signals.filter(pl.col("as_of") == signals["as_of"].max()))
+        )
+    return dg.MaterializeResult(
+        metadata=metadata,
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="signal_persistence",
+                passed=flipping.is_empty(),
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={
+                    "over_trading_tickers": dg.MetadataValue.float(float(flipping.height)),
+                    "tickers": dg.MetadataValue.text(", ".join(flipping["ticker"].to_list()[:50]) or "none"),
+                    "window_sessions": dg.MetadataValue.float(float(config.persistence_window)),
+                },
+            )
+        ],
+    )
+
+
+def _table(day: pl.DataFrame) -> str:
+    counts = day.group_by("action", "source").len().sort("action", "source")
+    rows = "\n".join(f"| {a} | {s} | {n} |" for a, s, n in counts.iter_rows())
+    return "| action | source | signals |\n| --- | --- | --- |\n" + rows

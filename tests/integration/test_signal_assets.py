@@ -1,0 +1,93 @@
+"""``signals/daily`` and ``signals/scorecard`` through ``dg.materialize`` on a temporary DuckDB."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+import duckdb
+import polars as pl
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from model_code.features import build_targets
+from model_code.market_data.calendar import trading_calendar
+from model_code.warehouse import Warehouse, apply_ddl
+from pm_assets.signals import signal_assets
+from pm_resources import WarehouseResource
+from tests.signal_cases import bars, planted_forecasts
+
+STAMP = dt.datetime(2024, 1, 1)
+
+
+def _seed(db) -> None:
+    b = bars()
+    sessions = [
+        dt.date.fromisoformat(str(d))
+        for d in trading_calendar().sessions_in_range(dt.date(2018, 1, 2), dt.date(2019, 6, 21))
+    ]
+    fc = planted_forecasts(b, sessions)
+    conn = duckdb.connect(str(db))
+    apply_ddl(conn)
+    wh = Warehouse(conn)
+    wh.upsert(
+        "market.ohlcv", b.drop("_unparseable").with_columns(ingested_at=pl.lit(STAMP)), ["ticker", "date"]
+    )
+    wh.upsert(
+        "features.targets", build_targets(b).with_columns(computed_at=pl.lit(STAMP)), ["ticker", "date"]
+    )
+    for source, table in (("ts", "forecasts.predictions"), ("ml", "forecasts.ml_predictions")):
+        rows = fc.filter(pl.col("source") == source).rename({"origin": "as_of"}).drop("source")
+        wh.upsert(
+            table,
+            rows.with_columns(horizon=pl.lit(5, dtype=pl.Int32)),
+            ["as_of", "ticker", "model", "horizon"],
+        )
+    conn.close()
+
+
+def _q(db, sql):
+    with duckdb.connect(str(db), read_only=True) as conn:
+        return conn.sql(sql).pl()
+
+
+def test_signals_route_store_reasons_and_the_scorecard_scores_them(tmp_path):
+    db = tmp_path / "wh.duckdb"
+    _seed(db)
+    resources = {"warehouse": WarehouseResource(database=str(db))}
+    tags = {ASSET_PARTITION_RANGE_START_TAG: "2019-05-01", ASSET_PARTITION_RANGE_END_TAG: "2019-06-14"}
+    result = dg.materialize(signal_assets[:1], resources=resources, tags=tags)
+    assert result.success
+    stored = _q(db, "SELECT * FROM signals.daily")
+    assert stored.height == 6 * 32 and stored["reason"].null_count() == 0
+    ml = stored.filter(pl.col("source") == "ml")
+    assert ml.height > 0 and set(ml["action"]) <= {"BUY", "SELL"}
+    assert ml["reason"].str.starts_with("ml champion: conf").all()
+    assert ml["path"].str.starts_with("ts: conf").all()  # ts was asked first and declined
+    hold = stored.filter(pl.col("source") == "none")
+    assert (hold["action"] == "HOLD").all() and hold["reason"].str.starts_with("HOLD: no source").all()
+    assert (stored["target_date"] > stored["as_of"]).all()
+    meta = result.asset_materializations_for_node("signals__daily")[0].metadata
+    assert meta["rows_written"].value == float(stored.height)
+    assert sum(v.value for k, v in meta.items() if k.startswith("signals_")) == stored.height
+    [check] = result.get_asset_check_evaluations()
+    assert check.check_name == "signal_persistence" and check.metadata["window_sessions"].value == 20.0
+
+    # Re-running a session rewrites the same rows: idempotent.
+    again = dg.materialize(signal_assets[:1], resources=resources, partition_key="2019-06-03")
+    assert again.success and _q(db, "SELECT count(*) n FROM signals.daily")["n"][0] == stored.height
+    rerun = _q(db, "SELECT * FROM signals.daily WHERE as_of = DATE '2019-06-03' ORDER BY ticker")
+    first = stored.filter(pl.col("as_of") == dt.date(2019, 6, 3)).sort("ticker")
+    assert rerun.drop("computed_at").equals(first.drop("computed_at"))
+
+    card = dg.materialize(
+        signal_assets, resources=resources, selection=[dg.AssetKey(["signals", "scorecard"])]
+    )
+    assert card.success
+    score = _q(db, "SELECT * FROM signals.scorecard")
+    ml_rows = score.filter(pl.col("source") == "ml")
+    assert ml_rows.height >= 1 and (ml_rows["hit_rate"] > 0.5).all()  # the planted skill shows
+    assert set(score["source"]) <= {"ml", "none", "ts"}
+    calibration = _q(db, "SELECT * FROM signals.calibration WHERE source = 'ml'")
+    assert calibration["n"].sum() == ml.filter(pl.col("target_date") <= dt.date(2019, 6, 21)).height
+    meta = card.asset_materializations_for_node("signals__scorecard")[0].metadata
+    assert meta["scored_signals"].value > 0 and ("hit_rate_ml_buy" in meta or "hit_rate_ml_sell" in meta)
