@@ -32,6 +32,11 @@ def isolated_pm_home(tmp_path, monkeypatch):
         "PM_UNIVERSE",
         "PM_PARQUET_PATH",
         "PM_CSV_PATH",
+        "PM_DATE_FORMAT",
+        "PM_DUCKDB_LOCK_TIMEOUT",
+        "PM_POOL_WAIT_SECONDS",
+        "OLLAMA_HOST",
+        "PM_OLLAMA_TOKEN",
         "PM_ALPHAVANTAGE_KEY",
         "PM_FINNHUB_KEY",
     ):
