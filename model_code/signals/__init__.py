@@ -1,0 +1,1 @@
+"""Signals: one decision per ticker and session, its source, calibrated confidence and reason."""
