@@ -1,4 +1,4 @@
-"""Dagster resources: the DuckDB warehouse and the market data sources.
+"""Dagster resources: the DuckDB warehouse, the market data sources and the Ollama LLM server.
 
 :func:`build_resources` reads the environment once, at definition load:
 
@@ -9,9 +9,11 @@
 - ``PM_PARQUET_PATH`` / ``PM_CSV_PATH``: local files for the file sources.
 - ``PM_DATE_FORMAT``: format of text dates in those files (e.g. ``%m/%d/%Y``; default ISO 8601).
 - ``PM_ALPHAVANTAGE_KEY`` / ``PM_FINNHUB_KEY``: API keys, passed as ``dg.EnvVar``.
+- ``OLLAMA_HOST``: the Ollama server for the LLM fallback (default ``127.0.0.1:11434``).
+- ``PM_OLLAMA_TOKEN``: bearer token for a remote Ollama behind an auth proxy, passed as ``dg.EnvVar``.
 
-Run config for ``market_data`` adds to these: a field it leaves out still takes its variable
-(see :mod:`pm_resources.market_data`).
+Run config for ``market_data`` and ``ollama`` adds to these: a field it leaves out still takes
+its variable (see :mod:`pm_resources.market_data`).
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ import dagster as dg
 from model_code.settings import duckdb_path
 from model_code.warehouse import DEFAULT_LOCK_TIMEOUT
 from pm_resources.market_data import MarketDataResource
+from pm_resources.ollama import OllamaResource
 from pm_resources.warehouse import DUCKDB_POOL, WarehouseResource
 
-__all__ = ["DUCKDB_POOL", "MarketDataResource", "WarehouseResource", "build_resources"]
+__all__ = ["DUCKDB_POOL", "MarketDataResource", "OllamaResource", "WarehouseResource", "build_resources"]
 
 
 def _env_key(name: str) -> dg.EnvVar | None:
@@ -49,4 +52,5 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             alphavantage_key=_env_key("PM_ALPHAVANTAGE_KEY"),
             finnhub_key=_env_key("PM_FINNHUB_KEY"),
         ),
+        "ollama": OllamaResource(host=_env_key("OLLAMA_HOST"), bearer_token=_env_key("PM_OLLAMA_TOKEN")),
     }
