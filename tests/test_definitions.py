@@ -63,6 +63,18 @@ EXPECTED_SPECS = {
         "kinds": {"duckdb", "lightgbm", "polars"},
         "partitioned": True,
     },
+    "signals/daily": {
+        "deps": {"forecasts/predictions", "ml/predictions", "features/targets"},
+        "group": "signals",
+        "kinds": {"duckdb", "polars"},
+        "partitioned": True,
+    },
+    "signals/scorecard": {
+        "deps": {"signals/daily", "features/targets"},
+        "group": "signals",
+        "kinds": {"duckdb", "polars"},
+        "partitioned": False,
+    },
 }
 
 

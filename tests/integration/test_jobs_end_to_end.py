@@ -58,6 +58,7 @@ NIGHTLY_TABLES = {
     "forecasts.fit_log": "as_of = $night",
     "forecasts.ensemble_weights": "as_of = $night",
     "forecasts.ml_predictions": "as_of = $night",
+    "signals.daily": "as_of = $night",
 }
 
 
@@ -133,7 +134,7 @@ def test_training_then_two_nightly_sessions_materialize_everything(tmp_path, mon
     job = nightly_job()
     job_assets = set(job.asset_layer.executable_asset_keys)
     job_checks = set(job.asset_layer.asset_graph.asset_check_keys)
-    assert len(job_assets) == 7 and len(job_checks) == 10
+    assert len(job_assets) == 9 and len(job_checks) == 11
     for night in NIGHTS:
         before = {t: _count(db, t, w, night) for t, w in NIGHTLY_TABLES.items()}
         assert set(before.values()) == {0}, before
@@ -150,6 +151,8 @@ def test_training_then_two_nightly_sessions_materialize_everything(tmp_path, mon
     # The first night's 1-day forecasts closed on the second night: they are scored then.
     assert _count(db, "forecasts.accuracy", "evaluated_through = $night", NIGHTS[0]) == 0
     assert _count(db, "forecasts.accuracy", "evaluated_through = $night AND horizon = 1", NIGHTS[1]) > 0
+    # Signals: one per ticker with a bar each night; the scorecard waits for a closed horizon.
+    assert _count(db, "signals.daily") == 2 * _count(db, "features.daily", "date = $night", NIGHTS[-1])
     ml_rows = _count(db, "forecasts.ml_predictions")
     assert ml_rows == 2 * 4 * _count(db, "features.daily", "date = $night", NIGHTS[-1])
 
@@ -178,7 +181,13 @@ def test_a_failing_blocking_check_skips_downstream_and_they_write_nothing(tmp_pa
     # Dagster fails the ohlcv step on a blocking check and does not start its downstream steps.
     assert not result.success
     started = {e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_START}
-    downstream = {"features__daily", "features__targets", "forecasts__predictions", "ml__predictions"}
+    downstream = {
+        "features__daily",
+        "features__targets",
+        "forecasts__predictions",
+        "ml__predictions",
+        "signals__daily",
+    }
     assert "market__ohlcv" in started and not downstream & started
     failed = {e.step_key for e in result.all_events if e.is_step_failure}
     assert failed == {"market__ohlcv"}
