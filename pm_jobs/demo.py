@@ -139,6 +139,15 @@ def main() -> int:
             "valid_rank_ic, train_start, train_end FROM models.registry WHERE status = 'champion' "
             "ORDER BY family, horizon"
         )
+        signals = wh.query(
+            "SELECT action, source, count(*) AS signals, round(avg(confidence), 3) AS mean_confidence "
+            "FROM signals.daily WHERE as_of = ? GROUP BY ALL ORDER BY action, source",
+            [last],
+        )
+        scorecard = wh.query(
+            "SELECT * EXCLUDE (evaluated_through) FROM signals.scorecard WHERE evaluated_through = "
+            "(SELECT max(evaluated_through) FROM signals.scorecard) ORDER BY source, action"
+        )
     print(coverage)
     print(
         f"\n{coverage['n_bars'].sum()} bars for {coverage.height} tickers; {quarantined} rows quarantined; "
@@ -151,6 +160,13 @@ def main() -> int:
         print(ml_forecasts)
         print("ML champions (models.registry; artifacts under $PM_HOME/models):")
         print(champions)
+        print(f"Signals for {keys[-1]} by action and source (signals.daily; reasons in its reason column):")
+        print(signals)
+        if scorecard.is_empty():
+            print("Signal scorecard: no stored signal has a closed horizon yet (signals/scorecard scores them)")
+        else:
+            print("Signal scorecard (signals.scorecard, net of costs):")
+            print(scorecard)
     for name, (ok, severity) in checks.items():
         print(f"  check {name}: {'passed in every run' if ok else f'did not pass in some run ({severity})'}")
     print(f"\nDuckDB warehouse: {path}")
