@@ -101,10 +101,12 @@ def daily_signals(
     signals = signals_for_sessions(
         sessions, tickers, inputs, targets, settings, calibration_lookback=config.calibration_lookback
     )
-    stamp = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    stamp = dt.datetime.now(dt.UTC)
     with warehouse.open() as wh, wh.transaction():
         written = wh.upsert(
-            "signals.daily", signals.with_columns(computed_at=pl.lit(stamp)), ["as_of", "ticker"]
+            "signals.daily",
+            signals.with_columns(computed_at=pl.lit(stamp, dtype=pl.Datetime("us", "UTC"))),
+            ["as_of", "ticker"],
         )
     flipping = over_trading(
         pl.concat([earlier.select(signals.columns), signals], how="vertical_relaxed"),

@@ -2,7 +2,7 @@
 -- expected_return is the log return over `horizon` sessions net of the round-trip cost, signed
 -- by the action (0 for HOLD, NULL for an LLM signal, which gives a direction only); confidence
 -- is the calibrated probability that the direction is right; target_date is the session
--- `horizon` sessions after as_of, when the signal can be scored.
+-- `horizon` sessions after as_of, when the signal can be scored. computed_at is time-zone aware (UTC).
 CREATE TABLE IF NOT EXISTS signals.daily (
     as_of            DATE      NOT NULL,
     ticker           VARCHAR   NOT NULL,
@@ -15,7 +15,7 @@ CREATE TABLE IF NOT EXISTS signals.daily (
     model_id         VARCHAR,
     reason           VARCHAR   NOT NULL,
     path             VARCHAR   NOT NULL,
-    computed_at      TIMESTAMP,
+    computed_at      TIMESTAMPTZ,
     PRIMARY KEY (as_of, ticker)
 );
 
