@@ -59,6 +59,7 @@ class IngestionReport:
     source_errors: dict[str, str] = field(default_factory=dict)
     unavailable: dict[str, dict[str, str]] = field(default_factory=dict)
     outage: dict[str, str] = field(default_factory=dict)
+    unreadable_files: dict[str, dict[str, str]] = field(default_factory=dict)
     validation: ValidationResult | None = None
 
     @property
@@ -225,6 +226,7 @@ def window_report(
         source_errors=fetched.source_errors,
         unavailable=fetched.unserved_unavailable(),
         outage=fetched.outage(),
+        unreadable_files=fetched.unreadable_files,
         validation=result,
     )
 

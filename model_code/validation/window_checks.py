@@ -15,7 +15,14 @@ import polars as pl
 
 from model_code.market_data.ingestion import IngestionReport
 
-SCHEMA_REASONS = ("unparseable_value", "missing_key", "missing_close", "non_finite_value", "non_trading_day")
+SCHEMA_REASONS = (
+    "unparseable_value",
+    "unparseable_date",
+    "missing_key",
+    "missing_close",
+    "non_finite_value",
+    "non_trading_day",
+)
 DUPLICATE_REASONS = ("conflicting_duplicate", "duplicate_key")
 PRICE_REASONS = (
     "non_positive_price",

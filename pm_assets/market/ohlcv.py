@@ -219,6 +219,11 @@ def _ohlcv_metadata(report: IngestionReport, stored: dict) -> dict[str, dg.Metad
         "rows_in_window": dg.MetadataValue.float(float(stored["n_rows"])),
         "tickers": dg.MetadataValue.float(float(stored["n_tickers"])),
         "tickers_failed": dg.MetadataValue.float(float(len(report.failures))),
+        "files_unreadable": dg.MetadataValue.float(float(sum(map(len, report.unreadable_files.values())))),
+        "unreadable_files": dg.MetadataValue.json(report.unreadable_files),
+        "failed_tickers": dg.MetadataValue.md(
+            "\n".join(f"* **{t}**: {'; '.join(r)}" for t, r in sorted(report.failures.items())[:50]) or "none"
+        ),
         "window_start": dg.MetadataValue.text(report.start.isoformat()),
         "window_end": dg.MetadataValue.text(report.end.isoformat()),
         "tickers_by_source": dg.MetadataValue.json(by_source),

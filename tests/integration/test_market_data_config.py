@@ -108,3 +108,28 @@ def test_probe_truncated_parquet_before_a_good_csv_serves_the_csv(tmp_path, monk
     stored = _stored()
     assert set(stored["source"]) == {"csv"} and stored.height == 20
     assert stored["date"].min() == dt.date(2019, 1, 2)
+
+
+def test_a_folder_with_one_unreadable_file_serves_the_rest_and_the_metadata_names_the_file(
+    tmp_path, monkeypatch
+):
+    folder = tmp_path / "bars"
+    folder.mkdir()
+    bars = clean_bars(tickers=("AAA", "BBB"), n=10).drop("_unparseable", "source")
+    bars.filter(pl.col("ticker") == "AAA").write_parquet(folder / "aaa.parquet")
+    bars.filter(pl.col("ticker") == "BBB").write_parquet(folder / "bbb.parquet")
+    broken = folder / "bbb.parquet"
+    broken.write_bytes(broken.read_bytes()[:150])
+    universe = tmp_path / "universe.yaml"
+    universe.write_text("tickers: [AAA, BBB]\n")
+    monkeypatch.setenv("PM_SOURCES", "parquet")
+    monkeypatch.setenv("PM_PARQUET_PATH", str(folder))
+    monkeypatch.setenv("PM_UNIVERSE", str(universe))
+    result = _materialize()
+    assert result.success
+    assert set(_stored()["ticker"]) == {"AAA"}
+    meta = result.asset_materializations_for_node("market__ohlcv")[0].metadata
+    assert meta["files_unreadable"].value == 1.0
+    [(path, reason)] = meta["unreadable_files"].value["parquet"].items()
+    assert path.endswith("bbb.parquet") and reason
+    assert "**BBB**" in meta["failed_tickers"].value and "bbb.parquet" in meta["failed_tickers"].value

@@ -59,11 +59,15 @@ class SourceBatch:
             in the window). A ticker is either in ``bars`` or in ``missing``.
         unreadable_files: file path → why it could not be read, for a file source that served
             its other files and skipped these (empty for every other source).
+        unavailable: the tickers of ``missing`` whose request failed because the source did not
+            answer usably (:class:`SourceUnavailable`: timeouts, refused connections, 5xx,
+            throttling), as opposed to answering that it has no such ticker or no bars.
     """
 
     bars: pl.DataFrame = field(default_factory=empty_ohlcv)
     missing: dict[str, str] = field(default_factory=dict)
     unreadable_files: dict[str, str] = field(default_factory=dict)
+    unavailable: set[str] = field(default_factory=set)
 
 
 @runtime_checkable

@@ -14,7 +14,6 @@ an empty day.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -22,18 +21,6 @@ import polars as pl
 
 from model_code.market_data.schema import concat_ohlcv
 from model_code.market_data.sources.base import OhlcvSource, SourceError, SourceUnavailable
-
-# How a per-ticker reason says the source was unavailable. Web sources answer one ticker per
-# request (sources/http.py fetch_per_ticker) and pass a failed ticker on as text only; the text
-# of every SourceUnavailable comes from HttpClient.send: "<problem> after <n> attempts (<url>)"
-# or "<problem>; asked to retry after <s> s, more than the <cap> s backoff cap (<url>)".
-# tests/integration/test_ohlcv_outages.py holds this pattern to the messages the client writes.
-UNAVAILABLE_REASON = re.compile(r" after \d+ attempts \(| s backoff cap \(")
-
-
-def is_unavailable_reason(reason: str) -> bool:
-    """Whether a source's reason for a ticker means the source did not answer (vs. no data)."""
-    return bool(UNAVAILABLE_REASON.search(reason))
 
 
 @dataclass
@@ -46,8 +33,9 @@ class FetchResult:
         failures: ticker → each asked source's reason, for tickers no source served.
         source_errors: source → the error that failed its whole request.
         unavailable: ticker → {source: reason} for each source that was unavailable for it
-            (raised :class:`SourceUnavailable` or gave an unavailability reason), whether or
-            not a later source served the ticker.
+            (raised :class:`SourceUnavailable` for the whole request, or listed the ticker in
+            :attr:`SourceBatch.unavailable`), whether or not a later source served the ticker.
+        unreadable_files: source → {file: reason} for the files a file source skipped.
     """
 
     bars: pl.DataFrame
@@ -55,6 +43,7 @@ class FetchResult:
     failures: dict[str, list[str]] = field(default_factory=dict)
     source_errors: dict[str, str] = field(default_factory=dict)
     unavailable: dict[str, dict[str, str]] = field(default_factory=dict)
+    unreadable_files: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def last_errors(self) -> dict[str, str]:
         """Source → its last error: the error of its whole request, else the reason of the last
@@ -97,6 +86,7 @@ class FallbackChain:
         frames: list[pl.DataFrame] = []
         source_errors: dict[str, str] = {}
         unavailable: dict[str, dict[str, str]] = {}
+        unreadable_files: dict[str, dict[str, str]] = {}
         names = {s.name for s in self.sources}
         for ticker, pin in self.pinned.items():
             if ticker in reasons and pin not in names:
@@ -123,8 +113,10 @@ class FallbackChain:
                     continue
                 reason = batch.missing.get(t, "no bars returned")
                 reasons[t].append(f"{source.name}: {reason}")
-                if is_unavailable_reason(reason):
+                if t in batch.unavailable:
                     unavailable.setdefault(t, {})[source.name] = reason
+            if batch.unreadable_files:
+                unreadable_files[source.name] = dict(batch.unreadable_files)
             frames.append(batch.bars)
         failures = {t: r for t, r in reasons.items() if t not in served_by}
         return FetchResult(
@@ -133,4 +125,5 @@ class FallbackChain:
             failures=failures,
             source_errors=source_errors,
             unavailable=unavailable,
+            unreadable_files=unreadable_files,
         )

@@ -295,11 +295,16 @@ def fetch_per_ticker(
     """
     frames: list[pl.DataFrame] = []
     missing: dict[str, str] = {}
+    unavailable: set[str] = set()
     for ticker in tickers:
         try:
             bars = fetch_one(ticker).filter(window_filter([ticker], start, end))
         except SourceConfigError as exc:
             raise SourceConfigError(_without_source(source, exc)) from None
+        except SourceUnavailable as exc:
+            missing[ticker] = _without_source(source, exc)
+            unavailable.add(ticker)
+            continue
         except SourceError as exc:
             missing[ticker] = _without_source(source, exc)
             continue
@@ -307,7 +312,7 @@ def fetch_per_ticker(
             frames.append(bars)
         else:
             missing[ticker] = f"no bars between {start} and {end}"
-    return SourceBatch(bars=concat_ohlcv(frames), missing=missing)
+    return SourceBatch(bars=concat_ohlcv(frames), missing=missing, unavailable=unavailable)
 
 
 def _without_source(source: str, exc: Exception) -> str:
