@@ -24,7 +24,6 @@ import warnings
 
 import dagster as dg
 import polars as pl
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from model_code.market_data.calendar import trading_calendar
 from model_code.market_data.sources.bundled import bundled_bars
@@ -35,8 +34,7 @@ from model_code.warehouse import Warehouse
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 from pm_assets.market.ohlcv import MAX_PARTITIONS_PER_RUN  # noqa: E402
-from pm_assets.partitions import trading_days  # noqa: E402
-from pm_definitions.definitions import defs  # noqa: E402
+from pm_jobs.backfill import run_job, session_chunks  # noqa: E402
 
 # 2018-01-02 to the last bundled bar (2022-12-28) is five years: every bundled ticker has bars in
 # them (^GSPC/^IXIC end in 2018), in 10 runs of <= 126 sessions. PM_DEMO_START=1990-01-02 loads
@@ -50,17 +48,6 @@ HISTORY_ASSETS = [
 ]
 
 
-def _nightly_job() -> dg.JobDefinition:
-    return defs.resolve_job_def("nightly_job")
-
-
-def _ml_training_job() -> dg.JobDefinition:
-    return defs.resolve_job_def("ml_training_job")
-
-
-_JOBS = {"nightly_job": _nightly_job, "ml_training_job": _ml_training_job}
-
-
 def demo_range() -> tuple[str, str]:
     """First and last session of the demo run: ``$PM_DEMO_START`` to the last bundled bar."""
     dates = bundled_bars().get_column("date")
@@ -71,15 +58,14 @@ def demo_range() -> tuple[str, str]:
 
 def main() -> int:
     start, end = demo_range()
-    keys = trading_days.get_partition_keys_in_range(dg.PartitionKeyRange(start, end))
-    chunks = [keys[i : i + MAX_PARTITIONS_PER_RUN] for i in range(0, len(keys), MAX_PARTITIONS_PER_RUN)]
+    chunks = session_chunks(start, end)
+    keys = [k for chunk in chunks for k in chunk]
     print(
         f"Running nightly_job over the bundled history {start}..{end}: {len(keys)} sessions "
         f"in {len(chunks)} runs of at most {MAX_PARTITIONS_PER_RUN} (as a backfill would), offline ..."
     )
     instance = dg.DagsterInstance.get()
     checks: dict[str, tuple[bool, str]] = {}
-    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     # History: bars, features and targets for every session. The ML models train once on that
     # history (weekly in production), then forecasts, a nightly product (a full refit of every
     # statistical model per as_of), run once for the last session with the ML champions.
@@ -90,21 +76,8 @@ def main() -> int:
     ]
     for job_name, chunk, selection, what in plan:
         began = time.perf_counter()
-        tags = (
-            {ASSET_PARTITION_RANGE_START_TAG: chunk[0], ASSET_PARTITION_RANGE_END_TAG: chunk[-1]}
-            if chunk
-            else {}
-        )
-        # execute_job (not execute_in_process) so the run uses the shipped executor, which frees
-        # the pool slots of an earlier demo that was killed and never waits unboundedly.
-        result = dg.execute_job(
-            dg.reconstructable(_JOBS[job_name]),
-            instance=instance,
-            run_config=quiet,
-            tags=tags,
-            asset_selection=selection,
-            raise_on_error=False,
-        )
+        # The shipped executor frees the pool slots of an earlier demo that was killed.
+        result = run_job(instance, job_name, chunk, selection)
         span = f"{chunk[0]}..{chunk[-1]}" if chunk else f"{start}..{end}"
         if not result.success:
             print(
@@ -163,7 +136,9 @@ def main() -> int:
         print(f"Signals for {keys[-1]} by action and source (signals.daily; reasons in its reason column):")
         print(signals)
         if scorecard.is_empty():
-            print("Signal scorecard: no stored signal has a closed horizon yet (signals/scorecard scores them)")
+            print(
+                "Signal scorecard: no stored signal has a closed horizon yet (signals/scorecard scores them)"
+            )
         else:
             print("Signal scorecard (signals.scorecard, net of costs):")
             print(scorecard)

@@ -156,3 +156,15 @@ def test_readme_sensor_claim_matches_the_sensors_that_exist():
         assert "none yet" not in row, row
     else:
         assert "none yet" in row, row
+
+
+def test_reliability_doc_names_only_tests_that_exist():
+    root = DOCS.parent
+    text = (DOCS / "reliability.md").read_text()
+    node_ids = re.findall(r"`(tests/[\w/]+\.py)::(\w+)`", text)
+    assert len(node_ids) >= 30, "the reliability table lost its rows"
+    for path, name in node_ids:
+        source = (root / path).read_text()
+        assert re.search(rf"^def {name}\(", source, re.M), (
+            f"docs/reliability.md names {path}::{name}, which does not exist"
+        )

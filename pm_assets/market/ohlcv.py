@@ -9,15 +9,14 @@ run's bookkeeping grows with the square of its length (measured here: 1 year in 
 See docs/architecture.md.
 
 Because of that policy, ``dagster asset materialize --partition-range`` refuses this asset
-(Dagster's CLI runs ranges only for ``single_run()`` assets). One range in one run from the
-command line::
+(Dagster's CLI runs ranges only for ``single_run()`` assets). From the command line, run a
+range cut the way a backfill cuts it::
 
-    dagster job execute -m pm_definitions.definitions -j nightly_job \
-        -o market__universe,market__ohlcv \
-        --tags '{"dagster/asset_partition_range_start": "2018-12-17",
-                 "dagster/asset_partition_range_end": "2018-12-31"}'
+    python -m pm_jobs.backfill 2018-12-17 2018-12-31 --select market/universe market/ohlcv
 
-(``tests/integration/test_ohlcv_cli.py``); longer ranges: a backfill from the UI or the daemon.
+(``tests/integration/test_backfill_cli.py``), or one range in one run with ``dagster job
+execute -j nightly_job --tags '{"dagster/asset_partition_range_start": ..., "..._end": ...}'``
+(``tests/integration/test_ohlcv_cli.py``); or a backfill from the UI.
 """
 
 from typing import Literal
