@@ -190,6 +190,12 @@ class FakeOllama:
             protocol_version = "HTTP/1.1"
             disable_nagle_algorithm = True  # no 40 ms delayed-ACK stalls between chunks
 
+            def handle(self) -> None:
+                try:
+                    super().handle()
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client hung up mid-stream (a timeout test)
+
             def do_GET(self) -> None:  # noqa: N802
                 server._record(Received("GET", self.path, _lower(self.headers)))
                 if self.path == "/api/tags":

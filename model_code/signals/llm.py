@@ -83,7 +83,7 @@ class LlmVerdict:
 
 
 def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ class LlmCall:
     """One attempt: ``latency_ms`` from request to last byte (milliseconds), ``tokens_per_s`` from
     the server's ``eval_count / eval_duration`` (None when it sent none), the sha256 of the prompt,
     the ``outcome`` (one of :data:`OUTCOMES`), the secret-free ``error`` text (None when ok) and
-    ``called_at`` (UTC, no time zone, like every warehouse timestamp)."""
+    ``called_at`` (time-zone aware, UTC, like every timestamp of the ``signals`` schema)."""
 
     model: str
     latency_ms: float
@@ -332,7 +332,7 @@ LLM_CALLS_SCHEMA: dict[str, pl.DataType] = {
     "prompt_sha256": pl.String(),
     "outcome": pl.String(),
     "error": pl.String(),
-    "called_at": pl.Datetime("us"),
+    "called_at": pl.Datetime("us", "UTC"),
 }
 LLM_CALLS_KEY = ("run_id", "as_of", "ticker", "attempt")
 

@@ -2,7 +2,8 @@
 -- that answered, failed over, or was not asked because the run's budget was spent. attempt
 -- counts a ticker's attempts in one run from 1 in failover order. latency_ms is milliseconds
 -- from request to last byte; tokens_per_s is the server's eval_count / eval_duration (NULL when
--- it sent none). error never holds a secret: configured tokens are masked as ***.
+-- it sent none). error never holds a secret: configured tokens are masked as ***. called_at is
+-- time-zone aware (UTC).
 CREATE TABLE IF NOT EXISTS signals.llm_calls (
     run_id         VARCHAR    NOT NULL,
     as_of          DATE       NOT NULL,
@@ -15,6 +16,6 @@ CREATE TABLE IF NOT EXISTS signals.llm_calls (
     outcome        VARCHAR    NOT NULL CHECK (outcome IN ('ok', 'timeout', 'unreachable', 'http_error',
                        'invalid_json', 'schema_violation', 'stream_error', 'too_slow', 'budget_exhausted')),
     error          VARCHAR,
-    called_at      TIMESTAMP  NOT NULL,
+    called_at      TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (run_id, as_of, ticker, attempt)
 );

@@ -328,7 +328,8 @@ def test_bearer_token_never_reaches_calls_errors_logs_or_the_warehouse(ollama_se
     cells = [str(v) for column in stored.columns for v in stored[column].to_list()]
     assert not any(TOKEN in cell for cell in cells)
     assert stored.row(0, named=True)["error"] == calls[0].error
-    assert all(c.called_at.tzinfo is None for c in calls)  # UTC without zone, like every timestamp
+    assert all(c.called_at.utcoffset() == dt.timedelta(0) for c in calls)  # time-zone aware, UTC
+    assert stored["called_at"].dtype.time_zone is not None
 
 
 def test_ollama_api_key_from_the_environment_is_masked_too(ollama_server, monkeypatch):
