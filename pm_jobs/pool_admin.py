@@ -17,7 +17,9 @@ from pm_resources import DUCKDB_POOL
 
 
 def _main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pm_jobs.pool_admin", description=__doc__.split("\n\n")[1])
+    parser = argparse.ArgumentParser(
+        prog="python -m pm_jobs.pool_admin", description=__doc__.split("\n\n")[1]
+    )
     parser.add_argument("action", choices=["status", "recover", "free"])
     parser.add_argument("run_id", nargs="?", help="the run whose slots to free (with 'free')")
     parser.add_argument("--pool", default=DUCKDB_POOL)
