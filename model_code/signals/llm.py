@@ -333,13 +333,25 @@ LLM_CALLS_SCHEMA: dict[str, pl.DataType] = {
     "outcome": pl.String(),
     "error": pl.String(),
     "called_at": pl.Datetime("us", "UTC"),
+    "action": pl.String(),
+    "stated_confidence": pl.Float64(),
 }
 LLM_CALLS_KEY = ("run_id", "as_of", "ticker", "attempt")
 
 
-def llm_calls_frame(calls: Sequence[LlmCall], *, run_id: str, as_of: dt.date, ticker: str) -> pl.DataFrame:
+def llm_calls_frame(
+    calls: Sequence[LlmCall],
+    *,
+    run_id: str,
+    as_of: dt.date,
+    ticker: str,
+    verdict: LlmVerdict | None = None,
+) -> pl.DataFrame:
     """Rows of ``signals.llm_calls`` for one ticker's attempts, numbered 1, 2, ... in call order
-    (upsert with key :data:`LLM_CALLS_KEY`)."""
+    (upsert with key :data:`LLM_CALLS_KEY`). The attempt that produced ``verdict`` (the last
+    ``ok`` one) carries its ``action`` and ``stated_confidence``: the LLM source's own calls, which
+    calibrate its confidence once their horizon closes."""
+    answered = max((i for i, c in enumerate(calls) if c.outcome == "ok"), default=None) if verdict else None
     rows = [
         {
             "run_id": run_id,
@@ -353,6 +365,8 @@ def llm_calls_frame(calls: Sequence[LlmCall], *, run_id: str, as_of: dt.date, ti
             "outcome": c.outcome,
             "error": c.error,
             "called_at": c.called_at,
+            "action": verdict.action if verdict and attempt - 1 == answered else None,
+            "stated_confidence": verdict.confidence if verdict and attempt - 1 == answered else None,
         }
         for attempt, c in enumerate(calls, start=1)
     ]

@@ -39,8 +39,8 @@ SIGNAL_SCHEMA: dict[str, pl.DataType] = {
     "reason": pl.String(),
     "path": pl.String(),
 }
-# (ticker, numbers the prompt may use) -> (action, stated confidence, rationale, model) or None
-LlmAsk = Callable[[str, Mapping[str, float | None]], tuple[str, float, str, str] | None]
+# (as_of, ticker, numbers the prompt may use) -> (action, stated confidence, rationale, model) or None
+LlmAsk = Callable[[dt.date, str, Mapping[str, float | None]], tuple[str, float, str, str] | None]
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,7 @@ def route(
     settings: RouterSettings,
     *,
     llm: LlmAsk | None = None,
+    llm_unavailable: str = "unavailable",
     governance_primary: str | None = None,
 ) -> pl.DataFrame:
     """Route every ticker to one signal (:data:`SIGNAL_SCHEMA` rows, sorted by ticker).
@@ -102,7 +103,7 @@ def route(
     (``ticker, model, yhat, lower_80, upper_80``), ``model`` being stored as ``model_id``.
     ``calibrations[source]``: fitted on that source's realized past calls (None: too few).
     ``llm``: asked for tickers no earlier source gave a view on; None disables it whatever
-    the flag says (the path then says the LLM was unavailable).
+    the flag says (the path then says ``llm: <llm_unavailable>``).
     """
     cost = settings.costs.round_trip_log
     cost_bp = settings.costs.round_trip_bps
@@ -141,7 +142,7 @@ def route(
             break
         choices[ticker] = choice
     if "llm" in order:
-        _ask_llm(choices, views, calibrations.get("llm"), settings, llm)
+        _ask_llm(as_of, choices, views, calibrations.get("llm"), settings, llm, llm_unavailable)
     elif settings.enabled.get("llm", False) is False:
         for choice in choices.values():
             if choice.source == "none":
@@ -185,16 +186,18 @@ def _views(
 
 
 def _ask_llm(
+    as_of: dt.date,
     choices: dict[str, _Choice],
     views: Mapping[str, Mapping[str, tuple[float, float, str]]],
     calibration: Calibration | None,
     settings: RouterSettings,
     llm: LlmAsk | None,
+    unavailable: str,
 ) -> None:
     undecided = [t for t, c in choices.items() if c.source == "none"]
     if llm is None:
         for t in undecided:
-            choices[t].path.append("llm: unavailable")
+            choices[t].path.append(f"llm: {unavailable}")
         return
 
     def edge(ticker: str) -> float:
@@ -208,7 +211,7 @@ def _ask_llm(
             choice.path.append(f"llm: not asked (only the {settings.llm_max_tickers} largest edges are)")
             continue
         inputs = {f"{s}_yhat": v[ticker][0] for s, v in views.items() if ticker in v}
-        answer = llm(ticker, inputs)
+        answer = llm(as_of, ticker, inputs)
         if answer is None:
             choice.path.append("llm: no valid answer (every model failed or the budget was spent)")
             continue

@@ -9,16 +9,24 @@ from pydantic import Field
 from model_code.costs import TradingCosts
 from model_code.forecasting.sessions import loss_window_start
 from model_code.market_data.calendar import trading_calendar
-from model_code.signals.daily import DEFAULT_CALIBRATION_LOOKBACK, signals_for_sessions
+from model_code.signals.config import load_llm_settings
+from model_code.signals.daily import (
+    DEFAULT_CALIBRATION_LOOKBACK,
+    LlmAsker,
+    llm_answer_calls,
+    signals_for_sessions,
+)
+from model_code.signals.llm import LLM_CALLS_KEY
 from model_code.signals.persistence import DEFAULT_MAX_FLIP_RATE, DEFAULT_WINDOW, over_trading
 from model_code.signals.router import RouterSettings
 from pm_assets.market.ohlcv import MAX_PARTITIONS_PER_RUN
 from pm_assets.partitions import partition_dates, trading_days
-from pm_resources import DUCKDB_POOL, WarehouseResource
+from pm_resources import DUCKDB_POOL, OllamaResource, WarehouseResource
 
 SIGNALS = dg.AssetKey(["signals", "daily"])
 _DEFAULTS = RouterSettings()
 _COSTS = TradingCosts()
+_LLM = load_llm_settings()
 
 
 class SignalConfig(dg.Config):
@@ -26,7 +34,14 @@ class SignalConfig(dg.Config):
 
     ts: bool = Field(default=_DEFAULTS.enabled["ts"], description="Use the time-series ensemble.")
     ml: bool = Field(default=_DEFAULTS.enabled["ml"], description="Use the ML champion.")
-    llm: bool = Field(default=_DEFAULTS.enabled["llm"], description="Ask the LLM as the last resort.")
+    llm: bool = Field(
+        default=_LLM.enabled, description="Ask the LLM as the last resort (config/signals.yaml llm.enabled)."
+    )
+    llm_max_tickers: int = Field(default=_LLM.max_tickers, description="Tickers a run may send to the LLM.")
+    llm_knowledge_cutoff: str = Field(
+        default=_LLM.knowledge_cutoff.isoformat(),
+        description="The LLM is not asked for sessions on or before this date (its weights know what followed).",
+    )
     primary: str = Field(default=_DEFAULTS.primary, description="ts, ml or governance: who is asked first.")
     min_confidence: float = Field(
         default=_DEFAULTS.min_confidence, description="Calibrated P(direction right) needed to trade."
@@ -50,6 +65,7 @@ class SignalConfig(dg.Config):
             min_confidence=self.min_confidence,
             horizon=self.horizon,
             costs=TradingCosts(commission_bps=self.commission_bps, slippage_bps=self.slippage_bps),
+            llm_max_tickers=self.llm_max_tickers,
         )
 
 
@@ -75,7 +91,10 @@ class SignalConfig(dg.Config):
     ],
 )
 def daily_signals(
-    context: dg.AssetExecutionContext, config: SignalConfig, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext,
+    config: SignalConfig,
+    warehouse: WarehouseResource,
+    ollama: OllamaResource,
 ) -> dg.MaterializeResult:
     """BUY / SELL / HOLD per ticker and session in ``signals.daily``, for ``horizon`` sessions.
 
@@ -87,6 +106,7 @@ def daily_signals(
     Read the metadata: ``signals_<action>_<source>`` counts, and the over-trading check.
     """
     settings = config.settings()
+    cutoff = dt.date.fromisoformat(config.llm_knowledge_cutoff)
     start, end = partition_dates(context)
     calendar = trading_calendar()
     sessions = [dt.date.fromisoformat(str(d)) for d in calendar.sessions_in_range(start, end)]
@@ -97,12 +117,38 @@ def daily_signals(
         targets = wh.query("@targets_between", [since, end])
         bars = wh.query("SELECT date, ticker FROM market.ohlcv WHERE date BETWEEN ? AND ?", [start, end])
         earlier = wh.query("@signals_between", [recent, start - dt.timedelta(days=1)])
+        answers = wh.query(
+            "SELECT as_of, ticker, action, stated_confidence FROM signals.llm_calls "
+            "WHERE action IS NOT NULL AND as_of BETWEEN ? AND ? AND as_of > ?",
+            [since, end, cutoff],
+        )
     tickers = {d: g["ticker"].to_list() for (d,), g in bars.group_by("date")}
+    # The LLM is asked with the warehouse closed, inside one budget for the whole run.
+    asker = None
+    if config.llm:
+        budget = ollama.new_budget()
+        asker = LlmAsker(
+            lambda prompt: ollama.ask(prompt, budget),
+            horizon=settings.horizon,
+            run_id=context.run.run_id,
+            anonymize=_LLM.anonymize,
+        )
     signals = signals_for_sessions(
-        sessions, tickers, inputs, targets, settings, calibration_lookback=config.calibration_lookback
+        sessions,
+        tickers,
+        inputs,
+        targets,
+        settings,
+        calibration_lookback=config.calibration_lookback,
+        extra_calls={"llm": llm_answer_calls(answers, targets, settings.horizon)},
+        llm=asker,
+        llm_cutoff=cutoff,
     )
+    llm_calls = asker.calls() if asker else None
     stamp = dt.datetime.now(dt.UTC)
     with warehouse.open() as wh, wh.transaction():
+        if llm_calls is not None:
+            wh.upsert("signals.llm_calls", llm_calls, list(LLM_CALLS_KEY))
         written = wh.upsert(
             "signals.daily",
             signals.with_columns(computed_at=pl.lit(stamp, dtype=pl.Datetime("us", "UTC"))),
@@ -118,6 +164,10 @@ def daily_signals(
         "rows_written": dg.MetadataValue.float(float(written)),
         "sessions": dg.MetadataValue.float(float(len(sessions))),
         **{f"signals_{a.lower()}_{s}": dg.MetadataValue.float(float(n)) for a, s, n in counts.iter_rows()},
+        "llm_calls": dg.MetadataValue.float(float(llm_calls.height if llm_calls is not None else 0)),
+        "llm_calls_ok": dg.MetadataValue.float(
+            float((llm_calls["outcome"] == "ok").sum()) if llm_calls is not None else 0.0
+        ),
         "mean_confidence_trades": dg.MetadataValue.float(
             float(signals.filter(pl.col("action") != "HOLD")["confidence"].mean() or 0.0)
         ),

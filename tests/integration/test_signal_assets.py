@@ -13,10 +13,12 @@ from model_code.features import build_targets
 from model_code.market_data.calendar import trading_calendar
 from model_code.warehouse import Warehouse, apply_ddl
 from pm_assets.signals import signal_assets
-from pm_resources import WarehouseResource
+from pm_resources import OllamaResource, WarehouseResource
+from tests import ollama_fake
 from tests.signal_cases import bars, planted_forecasts
 
 STAMP = dt.datetime(2024, 1, 1)
+ollama_server = ollama_fake.ollama_server  # the fake Ollama on 127.0.0.1, as a fixture
 
 
 def _seed(db) -> None:
@@ -53,7 +55,7 @@ def _q(db, sql):
 def test_signals_route_store_reasons_and_the_scorecard_scores_them(tmp_path):
     db = tmp_path / "wh.duckdb"
     _seed(db)
-    resources = {"warehouse": WarehouseResource(database=str(db))}
+    resources = {"warehouse": WarehouseResource(database=str(db)), "ollama": OllamaResource()}
     tags = {ASSET_PARTITION_RANGE_START_TAG: "2019-05-01", ASSET_PARTITION_RANGE_END_TAG: "2019-06-14"}
     result = dg.materialize(signal_assets[:1], resources=resources, tags=tags)
     assert result.success
@@ -91,3 +93,44 @@ def test_signals_route_store_reasons_and_the_scorecard_scores_them(tmp_path):
     assert calibration["n"].sum() == ml.filter(pl.col("target_date") <= dt.date(2019, 6, 21)).height
     meta = card.asset_materializations_for_node("signals__scorecard")[0].metadata
     assert meta["scored_signals"].value > 0 and ("hit_rate_ml_buy" in meta or "hit_rate_ml_sell" in meta)
+
+
+def test_the_llm_is_asked_last_its_calls_are_logged_and_it_holds_without_calibration(tmp_path, ollama_server):
+    db = tmp_path / "wh.duckdb"
+    _seed(db)
+    for model in ("first:1b", "second:1b"):
+        ollama_server.script(model, "http_500" if model == "first:1b" else "ok")
+    ollama = OllamaResource(
+        host=ollama_server.host, models=["first:1b", "second:1b"], bearer_token="s3cret-token"
+    )
+    config = {"llm": True, "llm_max_tickers": 2, "llm_knowledge_cutoff": "2019-05-31", "ml": False}
+    result = dg.materialize(
+        signal_assets[:1],
+        resources={"warehouse": WarehouseResource(database=str(db)), "ollama": ollama},
+        tags={ASSET_PARTITION_RANGE_START_TAG: "2019-05-30", ASSET_PARTITION_RANGE_END_TAG: "2019-06-03"},
+        run_config={"ops": {"signals__daily": {"config": config}}},
+    )
+    assert result.success
+    calls = _q(db, "SELECT * FROM signals.llm_calls ORDER BY as_of, ticker, attempt")
+    # 05-30 and 05-31 are not after the cutoff: not asked; 06-03: the two largest edges, each
+    # failing over from the 500 to the second model.
+    assert set(calls["as_of"]) == {dt.date(2019, 6, 3)} and calls["ticker"].n_unique() == 2
+    assert calls["outcome"].to_list() == ["http_error", "ok"] * 2
+    assert calls.filter(pl.col("outcome") == "ok")["action"].to_list() == ["BUY", "BUY"]
+    assert not any("s3cret" in str(v) for row in calls.iter_rows() for v in row)
+    signals = _q(db, "SELECT * FROM signals.daily ORDER BY as_of, ticker")
+    early = signals.filter(pl.col("as_of") < dt.date(2019, 6, 3))
+    assert early["path"].str.contains("llm: not asked (2019-05-3", literal=True).all()
+    assert (
+        early["path"]
+        .str.contains("is not after the models' knowledge cutoff 2019-05-31)", literal=True)
+        .all()
+    )
+    asked = signals.filter(
+        pl.col("ticker").is_in(calls["ticker"].unique().to_list()) & (pl.col("as_of") == dt.date(2019, 6, 3))
+    )
+    # No realized LLM history yet: its stated 0.62 is not trusted, the signal holds and says why.
+    assert (asked["action"] == "HOLD").all()
+    assert asked["path"].str.contains(r"llm: BUY at conf 0.50 < 0.55 \(no calibration yet\)").all()
+    meta = result.asset_materializations_for_node("signals__daily")[0].metadata
+    assert meta["llm_calls"].value == 4.0 and meta["llm_calls_ok"].value == 2.0

@@ -84,7 +84,8 @@ def test_without_calibration_history_confidence_is_one_half_and_the_signal_holds
 def _llm_answer(action="BUY", stated=0.9):
     asked: list[tuple[str, dict]] = []
 
-    def ask(ticker, inputs):
+    def ask(as_of, ticker, inputs):
+        assert as_of == AS_OF
         asked.append((ticker, dict(inputs)))
         return (action, stated, "momentum and forecasts agree", "fake:1b")
 
@@ -111,7 +112,7 @@ def test_llm_last_for_undecided_tickers_ranked_by_edge_and_capped():
 def test_llm_down_or_uncalibrated_degrades_to_hold_with_the_reason():
     settings = RouterSettings(enabled={"ts": True, "llm": True})
     fc = {"ts": _fc({"A": 0.001}, "ensemble")}
-    down = route(AS_OF, ["A"], fc, {"ts": CAL}, settings, llm=lambda t, i: None)
+    down = route(AS_OF, ["A"], fc, {"ts": CAL}, settings, llm=lambda d, t, i: None)
     assert "llm: no valid answer (every model failed or the budget was spent)" in _one(down, "A")["reason"]
     unavailable = route(AS_OF, ["A"], fc, {"ts": CAL}, settings, llm=None)
     assert "llm: unavailable" in _one(unavailable, "A")["reason"]
