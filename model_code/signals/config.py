@@ -112,3 +112,49 @@ def load_llm_settings(path: str | Path = DEFAULT_PATH) -> LlmSettings:
         return parse_llm_settings(doc.get("llm"))
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
+
+
+ROUTER_KEYS = {
+    "ts": bool,
+    "ml": bool,
+    "primary": str,
+    "min_confidence": float,
+    "horizon": int,
+    "commission_bps": float,
+    "slippage_bps": float,
+    "ml_model": str,
+    "calibration_lookback": int,
+}
+
+
+def load_router_defaults(path: str | Path = DEFAULT_PATH) -> dict[str, Any]:
+    """The ``router:`` section of ``config/signals.yaml`` as typed values (keys :data:`ROUTER_KEYS`).
+
+    The ``signals/daily`` asset's run config defaults come from here, so a file edit changes
+    every run and run config overrides one run. Unknown keys and wrong types raise
+    ``ValueError`` naming the key and file; a file without the section gives ``{}``.
+    """
+    path = Path(path)
+    doc = yaml.safe_load(path.read_text()) or {}
+    section = doc.get("router") if isinstance(doc, dict) else None
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise ValueError(f"{path}: router: must be a mapping, got {type(section).__name__}")
+    unknown = sorted(set(section) - set(ROUTER_KEYS))
+    if unknown:
+        raise ValueError(f"{path}: router: unknown key(s) {unknown}; known: {sorted(ROUTER_KEYS)}")
+    out: dict[str, Any] = {}
+    for key, value in section.items():
+        kind = ROUTER_KEYS[key]
+        if not _is_a(kind, value):
+            raise ValueError(f"{path}: router.{key} must be {kind.__name__}, got {value!r}")
+        out[key] = float(value) if kind is float else value
+    return out
+
+
+def _is_a(kind: type, value: Any) -> bool:
+    """YAML scalar type check: a bool is only a bool, an int is a fine float."""
+    if isinstance(value, bool):
+        return kind is bool
+    return isinstance(value, int | float) if kind is float else isinstance(value, kind)

@@ -9,7 +9,7 @@ from pydantic import Field
 from model_code.costs import TradingCosts
 from model_code.forecasting.sessions import loss_window_start
 from model_code.market_data.calendar import trading_calendar
-from model_code.signals.config import load_llm_settings
+from model_code.signals.config import load_llm_settings, load_router_defaults
 from model_code.signals.daily import (
     DEFAULT_CALIBRATION_LOOKBACK,
     LlmAsker,
@@ -27,13 +27,16 @@ SIGNALS = dg.AssetKey(["signals", "daily"])
 _DEFAULTS = RouterSettings()
 _COSTS = TradingCosts()
 _LLM = load_llm_settings()
+_FILE = load_router_defaults()
 
 
 class SignalConfig(dg.Config):
-    """Router flags and thresholds (defaults: ``model_code.signals.router.RouterSettings``)."""
+    """Router flags and thresholds; defaults from ``config/signals.yaml`` (``router:``, ``llm:``)."""
 
-    ts: bool = Field(default=_DEFAULTS.enabled["ts"], description="Use the time-series ensemble.")
-    ml: bool = Field(default=_DEFAULTS.enabled["ml"], description="Use the ML champion.")
+    ts: bool = Field(
+        default=_FILE.get("ts", _DEFAULTS.enabled["ts"]), description="Use the time-series ensemble."
+    )
+    ml: bool = Field(default=_FILE.get("ml", _DEFAULTS.enabled["ml"]), description="Use the ML champion.")
     llm: bool = Field(
         default=_LLM.enabled, description="Ask the LLM as the last resort (config/signals.yaml llm.enabled)."
     )
@@ -42,16 +45,29 @@ class SignalConfig(dg.Config):
         default=_LLM.knowledge_cutoff.isoformat(),
         description="The LLM is not asked for sessions on or before this date (its weights know what followed).",
     )
-    primary: str = Field(default=_DEFAULTS.primary, description="ts, ml or governance: who is asked first.")
-    min_confidence: float = Field(
-        default=_DEFAULTS.min_confidence, description="Calibrated P(direction right) needed to trade."
+    primary: str = Field(
+        default=_FILE.get("primary", _DEFAULTS.primary),
+        description="ts, ml or governance: who is asked first.",
     )
-    horizon: int = Field(default=_DEFAULTS.horizon, description="Trading horizon in sessions.")
-    commission_bps: float = Field(default=_COSTS.commission_bps, description="Cost per side, bps.")
-    slippage_bps: float = Field(default=_COSTS.slippage_bps, description="Slippage per side, bps.")
-    ml_model: str = Field(default="lgbm", description="The ML family whose champion is the ml source.")
+    min_confidence: float = Field(
+        default=_FILE.get("min_confidence", _DEFAULTS.min_confidence),
+        description="Calibrated P(direction right) needed to trade.",
+    )
+    horizon: int = Field(
+        default=_FILE.get("horizon", _DEFAULTS.horizon), description="Trading horizon in sessions."
+    )
+    commission_bps: float = Field(
+        default=_FILE.get("commission_bps", _COSTS.commission_bps), description="Cost per side, bps."
+    )
+    slippage_bps: float = Field(
+        default=_FILE.get("slippage_bps", _COSTS.slippage_bps), description="Slippage per side, bps."
+    )
+    ml_model: str = Field(
+        default=_FILE.get("ml_model", "lgbm"), description="The ML family whose champion is the ml source."
+    )
     calibration_lookback: int = Field(
-        default=DEFAULT_CALIBRATION_LOOKBACK, description="Sessions of realized calls each calibration uses."
+        default=_FILE.get("calibration_lookback", DEFAULT_CALIBRATION_LOOKBACK),
+        description="Sessions of realized calls each calibration uses.",
     )
     persistence_window: int = Field(
         default=DEFAULT_WINDOW, description="Sessions the over-trading check reads."
