@@ -27,15 +27,18 @@ def bars(start=dt.date(2017, 6, 1), end=dt.date(2019, 6, 28)) -> pl.DataFrame:
     return b.sort("ticker", "date")
 
 
-def planted_forecasts(bars: pl.DataFrame, origins: list[dt.date], seed: int = 0) -> pl.DataFrame:
+def planted_forecasts(
+    bars: pl.DataFrame, origins: list[dt.date], seed: int = 0, *, skill: float = 0.4
+) -> pl.DataFrame:
     """``@signal_inputs``-shaped rows for both sources at ``origins`` (needs the bars after them)."""
     t = build_targets(bars, [HORIZON]).filter(pl.col("date").is_in(origins))
     rng = np.random.default_rng(seed)
     actual = t[f"fwd_ret_{HORIZON}"].fill_null(0.0).to_numpy()
+    ahead = {d: target_dates(d, [HORIZON])[HORIZON] for d in t["date"].unique().to_list()}
     sd = 0.03
     out = []
     for source, model, yhat in (
-        ("ml", "lgbm", 0.4 * actual + rng.normal(0, 0.01, t.height)),
+        ("ml", "lgbm", skill * actual + rng.normal(0, 0.01, t.height)),
         ("ts", "ensemble", rng.normal(0, 0.004, t.height)),
     ):
         out.append(
@@ -45,7 +48,7 @@ def planted_forecasts(bars: pl.DataFrame, origins: list[dt.date], seed: int = 0)
                     "origin": t["date"],
                     "ticker": t["ticker"],
                     "model": model,
-                    "target_date": [target_dates(d, [HORIZON])[HORIZON] for d in t["date"]],
+                    "target_date": t["date"].replace_strict(ahead, return_dtype=pl.Date),
                     "yhat": yhat,
                     "lower_80": yhat - Z80 * sd,
                     "upper_80": yhat + Z80 * sd,
