@@ -3,8 +3,10 @@
 A signal made at ``as_of`` for ``horizon`` sessions is scored when its ``target_date`` has
 closed and the ticker's realized return closed on that date (``fwd_ret_{h}``, log). Its net
 return is ``direction * actual - round_trip_log`` for BUY (+1) and SELL (-1); HOLD rows are
-counted but earn nothing. ``always_up_rate`` is the share of the same rows whose realized
-return was positive: the hit rate of always buying, the baseline a BUY-heavy source must beat.
+counted but earn nothing. ``always_up_rate`` is, for the same rows, the share of the whole
+scored universe that rose on their dates (each row weighted by its date): the hit rate of
+buying everything on those days, the baseline a BUY source must beat. (A BUY row's own hit is
+"its ticker rose", so comparing with its own rows would be no baseline at all.)
 """
 
 from __future__ import annotations
@@ -47,11 +49,16 @@ def scorecard(realized: pl.DataFrame, costs: TradingCosts | None = None) -> pl.D
     direction = (
         pl.when(pl.col("action") == "BUY").then(1).when(pl.col("action") == "SELL").then(-1).otherwise(0)
     )
-    scored = realized.with_columns(direction=direction).with_columns(
-        hit=(pl.col("direction") * pl.col("actual") > 0).cast(pl.Float64),
-        net=pl.when(pl.col("direction") != 0)
-        .then(pl.col("direction") * pl.col("actual") - drag)
-        .otherwise(0.0),
+    market_up = realized.group_by("origin").agg((pl.col("actual") > 0).mean().alias("_up"))
+    scored = (
+        realized.join(market_up, on="origin", how="left")
+        .with_columns(direction=direction)
+        .with_columns(
+            hit=(pl.col("direction") * pl.col("actual") > 0).cast(pl.Float64),
+            net=pl.when(pl.col("direction") != 0)
+            .then(pl.col("direction") * pl.col("actual") - drag)
+            .otherwise(0.0),
+        )
     )
     rows = []
     for (source, action), block in scored.group_by("source", "action", maintain_order=True):
@@ -67,7 +74,7 @@ def scorecard(realized: pl.DataFrame, costs: TradingCosts | None = None) -> pl.D
                 "n": n,
                 "hit_rate": hit,
                 "hit_rate_se": math.sqrt(hit * (1 - hit) / n) if hit is not None else None,
-                "always_up_rate": float((block["actual"] > 0).mean()),
+                "always_up_rate": float(block["_up"].mean()),
                 "mean_net_return": float(block["net"].mean()) if trades else None,
                 "profit_factor": (gains / losses if losses > 0 else None) if trades else None,
                 "mean_confidence": float(block["confidence"].mean()),
