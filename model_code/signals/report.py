@@ -154,7 +154,7 @@ def render(signals: pl.DataFrame, realized: pl.DataFrame, meta: dict) -> str:
         "## Scorecard (signals whose target closed)",
         "",
         "Hit rate: share whose direction was right; always-up: share of the whole universe that "
-        "rose on the same dates (the buy-everything baseline). Net return: direction × realized "
+        "rose on the same dates (the buy-everything baseline; a SELL's baseline is 1 − it). Net return: direction × realized "
         f"{HORIZON}-session log return − 20 bp. NW t: Newey-West t ({HORIZON - 1} lags) of the daily "
         "cross-sectional mean net return (overlapping horizons make ticker rows dependent).",
         "",
@@ -236,8 +236,13 @@ def main() -> int:
         )
     else:
         parts = [
-            f"{r['source']} {r['action']}: {r['n']:,} signals, hit rate {r['hit_rate']:.3f} vs always-up "
-            f"{r['always_up_rate']:.3f}, mean net {r['mean_net_return'] * 1e4:.1f} bp"
+            f"{r['source']} {r['action']}: {r['n']:,} signals, hit rate {r['hit_rate']:.3f} vs "
+            + (
+                f"always-up {r['always_up_rate']:.3f}"
+                if r["action"] == "BUY"
+                else f"always-down {1 - r['always_up_rate']:.3f} (1 − always-up)"
+            )
+            + f", mean net {r['mean_net_return'] * 1e4:.1f} bp"
             for r in trades.iter_rows(named=True)
         ]
         calib = calibration_table(realized)
