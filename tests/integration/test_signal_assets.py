@@ -134,3 +134,25 @@ def test_the_llm_is_asked_last_its_calls_are_logged_and_it_holds_without_calibra
     assert asked["path"].str.contains(r"llm: BUY at conf 0.50 < 0.55 \(no calibration yet\)").all()
     meta = result.asset_materializations_for_node("signals__daily")[0].metadata
     assert meta["llm_calls"].value == 4.0 and meta["llm_calls_ok"].value == 2.0
+
+
+def test_every_llm_model_failing_holds_with_the_reason_and_the_run_succeeds(tmp_path, ollama_server):
+    db = tmp_path / "wh.duckdb"
+    _seed(db)
+    ollama_server.script("first:1b", "http_500")
+    ollama_server.script("second:1b", "mid_stream")
+    ollama = OllamaResource(host=ollama_server.host, models=["first:1b", "second:1b"])
+    config = {"llm": True, "llm_max_tickers": 1, "llm_knowledge_cutoff": "2019-05-31", "ml": False}
+    result = dg.materialize(
+        signal_assets[:1],
+        resources={"warehouse": WarehouseResource(database=str(db)), "ollama": ollama},
+        partition_key="2019-06-03",
+        run_config={"ops": {"signals__daily": {"config": config}}},
+    )
+    assert result.success
+    calls = _q(db, "SELECT outcome FROM signals.llm_calls ORDER BY attempt")
+    assert calls["outcome"].to_list() == ["http_error", "stream_error"]
+    [asked] = _q(db, "SELECT ticker FROM signals.llm_calls").unique()["ticker"].to_list()
+    row = _q(db, f"SELECT * FROM signals.daily WHERE ticker = '{asked}'").row(0, named=True)
+    assert row["action"] == "HOLD" and row["source"] == "none"
+    assert "llm: no valid answer (every model failed or the budget was spent)" in row["reason"]
