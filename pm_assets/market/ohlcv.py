@@ -66,7 +66,8 @@ class OhlcvConfig(dg.Config):
     on_outage: Literal["fail", "error_check"] = Field(
         default="fail",
         description="No bar arrived because the sources failed or were down: fail the run, or "
-        "succeed with the blocking ohlcv_sources_available check failed (ERROR).",
+        "succeed with the ohlcv_sources_available check failed (ERROR) and nothing materialized, "
+        "so downstream steps skip.",
     )
 
 
