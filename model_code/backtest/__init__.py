@@ -1,0 +1,1 @@
+"""Vectorized backtests of daily target weights and the metrics that judge them."""
