@@ -292,11 +292,17 @@ class PboResult:
     n_combinations: int
 
 
-def _block_sharpes(sums: np.ndarray, sq_sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Per-period Sharpe (ddof 1) of each row's pooled blocks; 0 where undefined (no dispersion)."""
-    mean = sums / counts
-    var = np.maximum(sq_sums - counts * mean**2, 0.0) / (counts - 1)
-    std = np.sqrt(var)
+def _block_sharpes(
+    sums: np.ndarray, sq_sums: np.ndarray, counts: np.ndarray, shift: np.ndarray
+) -> np.ndarray:
+    """Per-period Sharpe (ddof 1) of each row's pooled blocks; 0 where undefined (no dispersion).
+
+    ``sums`` and ``sq_sums`` are of the returns less ``shift`` (each column's full-sample mean),
+    which keeps the one-pass variance free of cancellation; the mean is shifted back.
+    """
+    centred_mean = sums / counts
+    var = np.maximum(sq_sums - counts * centred_mean**2, 0.0) / (counts - 1)
+    std, mean = np.sqrt(var), centred_mean + shift
     with np.errstate(divide="ignore", invalid="ignore"):
         sharpe = np.where(std > _DISPERSION_RTOL * np.abs(mean), mean / std, 0.0)
     return sharpe
@@ -338,8 +344,10 @@ def probability_of_backtest_overfitting(returns_matrix: ArrayLike, n_blocks: int
         )
 
     blocks = np.array_split(np.arange(n_periods), n_blocks)
-    sums = np.stack([m[b].sum(axis=0) for b in blocks])  # S x N
-    sq_sums = np.stack([(m[b] ** 2).sum(axis=0) for b in blocks])
+    shift = m.mean(axis=0)
+    centred = m - shift
+    sums = np.stack([centred[b].sum(axis=0) for b in blocks])  # S x N
+    sq_sums = np.stack([(centred[b] ** 2).sum(axis=0) for b in blocks])
     counts = np.array([b.size for b in blocks], dtype=np.float64)[:, None]
 
     combos = list(itertools.combinations(range(n_blocks), n_blocks // 2))
@@ -347,8 +355,8 @@ def probability_of_backtest_overfitting(returns_matrix: ArrayLike, n_blocks: int
     for k, combo in enumerate(combos):
         in_sample[k, list(combo)] = 1.0
     out_sample = 1.0 - in_sample
-    is_sharpe = _block_sharpes(in_sample @ sums, in_sample @ sq_sums, in_sample @ counts)
-    oos_sharpe = _block_sharpes(out_sample @ sums, out_sample @ sq_sums, out_sample @ counts)
+    is_sharpe = _block_sharpes(in_sample @ sums, in_sample @ sq_sums, in_sample @ counts, shift)
+    oos_sharpe = _block_sharpes(out_sample @ sums, out_sample @ sq_sums, out_sample @ counts, shift)
 
     best = np.argmax(is_sharpe, axis=1)
     oos_rank = stats.rankdata(oos_sharpe, axis=1)[np.arange(len(combos)), best]

@@ -162,6 +162,14 @@ def test_pbo_matches_a_loop_reference():
     assert result.pbo == pytest.approx(_pbo_by_loops(m, 8), abs=1e-12)
 
 
+def test_pbo_matches_the_reference_when_means_dwarf_the_dispersion():
+    # One-pass sums of squares would cancel here; the centred ones must not.
+    # (Uncentred sums give 0.25 on this sample; the two-pass reference gives 0.9.)
+    m = 0.01 + np.random.default_rng(1).normal(0.0, 1e-10, (120, 6))
+    result = bm.probability_of_backtest_overfitting(m, n_blocks=6)
+    assert result.pbo == pytest.approx(_pbo_by_loops(m, 6), abs=1e-12)
+
+
 def test_pbo_of_pure_noise_is_about_one_half():
     rng = np.random.default_rng(20260101)
     pbos = [bm.probability_of_backtest_overfitting(rng.normal(0.0, 0.01, (1000, 10))).pbo for _ in range(8)]
