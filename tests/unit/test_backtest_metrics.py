@@ -12,6 +12,7 @@ from scipy import stats
 from skfolio import measures as skm
 
 from model_code.backtest import metrics as bm
+from model_code.backtest import overfitting as bo
 
 # Issue 11's fixture: 24 daily simple returns and the per-period Sharpes of 10 trials.
 FIXTURE_RETURNS = np.array(
@@ -156,7 +157,7 @@ def _pbo_by_loops(m: np.ndarray, n_blocks: int) -> float:
 
 def test_pbo_matches_a_loop_reference():
     m = np.random.default_rng(3).normal(0.0, 0.01, (203, 7))  # 203 rows: unequal blocks
-    result = bm.probability_of_backtest_overfitting(m, n_blocks=8)
+    result = bo.probability_of_backtest_overfitting(m, n_blocks=8)
     assert result.n_combinations == math.comb(8, 4)
     assert result.logits.shape == (70,)
     assert result.pbo == pytest.approx(_pbo_by_loops(m, 8), abs=1e-12)
@@ -166,14 +167,14 @@ def test_pbo_matches_the_reference_when_means_dwarf_the_dispersion():
     # One-pass sums of squares would cancel here; the centred ones must not.
     # (Uncentred sums give 0.25 on this sample; the two-pass reference gives 0.9.)
     m = 0.01 + np.random.default_rng(1).normal(0.0, 1e-10, (120, 6))
-    result = bm.probability_of_backtest_overfitting(m, n_blocks=6)
+    result = bo.probability_of_backtest_overfitting(m, n_blocks=6)
     assert result.pbo == pytest.approx(_pbo_by_loops(m, 6), abs=1e-12)
 
 
 def test_pbo_of_pure_noise_is_about_one_half():
     rng = np.random.default_rng(20260101)
-    pbos = [bm.probability_of_backtest_overfitting(rng.normal(0.0, 0.01, (1000, 10))).pbo for _ in range(8)]
-    assert bm.probability_of_backtest_overfitting(rng.normal(0.0, 0.01, (1000, 10))).n_combinations == 12870
+    pbos = [bo.probability_of_backtest_overfitting(rng.normal(0.0, 0.01, (1000, 10))).pbo for _ in range(8)]
+    assert bo.probability_of_backtest_overfitting(rng.normal(0.0, 0.01, (1000, 10))).n_combinations == 12870
     # One sweep's PBO is noisy (its 12,870 splits share the same data); the mean is not.
     assert 0.4 <= float(np.mean(pbos)) <= 0.6
     assert all(0.0 <= p <= 1.0 for p in pbos)
@@ -182,7 +183,7 @@ def test_pbo_of_pure_noise_is_about_one_half():
 def test_pbo_with_one_planted_edge_is_near_zero():
     m = np.random.default_rng(11).normal(0.0, 0.01, (1000, 10))
     m[:, 4] += 0.002  # a daily Sharpe of 0.2 in one configuration, none elsewhere
-    assert bm.probability_of_backtest_overfitting(m).pbo <= 0.02
+    assert bo.probability_of_backtest_overfitting(m).pbo <= 0.02
 
 
 @pytest.mark.parametrize(
@@ -197,7 +198,7 @@ def test_pbo_with_one_planted_edge_is_near_zero():
 )
 def test_pbo_input_validation(matrix, n_blocks, message):
     with pytest.raises(ValueError, match=message):
-        bm.probability_of_backtest_overfitting(matrix, n_blocks=n_blocks)
+        bo.probability_of_backtest_overfitting(matrix, n_blocks=n_blocks)
 
 
 # --- the table ------------------------------------------------------------------------------
