@@ -58,6 +58,8 @@ def allocate(
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; known: {METHODS}")
+    if "date" not in returns_history.columns:
+        raise ValueError("returns_history needs a date column: rows after as_of must be seen to be dropped")
     limits = settings.limits
     day = signals.filter(pl.col("as_of") == as_of) if signals.height else signals
     tickers = day["ticker"].to_list() if day.height else []
@@ -91,17 +93,13 @@ def allocate(
     conf = np.array([_buy_confidence(sig.get(t)) for t in names])
     limited = enforce(w, sleeves, conf, limits, state)
 
+    sized = set(win.tickers)
     rows = []
     for i, t in enumerate(names):
-        rows.append(
-            (
-                t,
-                float(limited.weights[i]),
-                sleeves[i],
-                _note(t, sig, win.excluded, limited.notes[i]),
-                limited.binding[i],
-            )
-        )
+        note = _note(t, sig, win.excluded, limited.notes[i])
+        if result.note and t in sized:
+            note = f"{note}; {result.note}"
+        rows.append((t, float(limited.weights[i]), sleeves[i], note, limited.binding[i]))
     rows = [r for r in rows if r[0] in sig or r[1] > 0]  # safe-pool names not held add no row
     return _frame(
         as_of,

@@ -39,10 +39,7 @@ def estimation_window(
     """The last ``lookback`` sessions up to ``as_of`` for the ``tickers`` with at least ``min_history``
     finite returns there and non-constant returns. Dates where a kept ticker is missing are dropped
     when ``min_history`` dates remain; otherwise a missing day counts as a flat day (0)."""
-    hist = returns_history
-    if "date" in hist.columns:
-        hist = hist.filter(pl.col("date") <= as_of).sort("date")
-    hist = hist.tail(lookback)
+    hist = returns_history.filter(pl.col("date") <= as_of).sort("date").tail(lookback)
     excluded: dict[str, str] = {}
     kept: list[str] = []
     cols: list[np.ndarray] = []

@@ -13,6 +13,7 @@ that term would give every volatile name a positive Kelly weight whatever its si
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ import numpy as np
 import pandas as pd
 from skfolio import RiskMeasure
 from skfolio.optimization import (
+    BaseOptimization,
     EqualWeighted,
     HierarchicalRiskParity,
     InverseVolatility,
@@ -27,7 +29,6 @@ from skfolio.optimization import (
     ObjectiveFunction,
     RiskBudgeting,
 )
-from skfolio.optimization._base import BaseOptimization
 from skfolio.prior import EmpiricalPrior
 
 from model_code.allocation.covariance import ShrunkCovariance
@@ -48,6 +49,7 @@ class MethodResult:
     sleeves: tuple[str, ...]
     method_used: str
     fallback_reason: str | None = None
+    note: str | None = None  # how the method sized this book (Kelly fraction, barbell risky share)
 
 
 def equal_weight(X: np.ndarray, tickers: Sequence[str]) -> MethodResult:
@@ -123,8 +125,11 @@ def kelly(
     )
     if len(tickers) and not (m > 0).any():
         # Nothing has a positive edge: the long-only optimum is all cash, no solve needed.
-        return MethodResult(np.zeros(len(tickers)), ("risky",) * len(tickers), "kelly")
-    return _solved(est, X, tickers, "kelly", previous_weights, single_asset_shortcut=False)
+        return MethodResult(
+            np.zeros(len(tickers)), ("risky",) * len(tickers), "kelly", note="no positive edge"
+        )
+    solved = _solved(est, X, tickers, "kelly", previous_weights, single_asset_shortcut=False)
+    return dataclasses.replace(solved, note=f"{fraction:g} x full Kelly")
 
 
 def barbell(
@@ -163,7 +168,10 @@ def barbell(
         if idx.size:
             sub = inverse_vol(X[:, idx], [tickers[i] for i in idx])
             w[idx] = (1.0 - share) * sub.weights
-    return MethodResult(w, sleeves, "barbell", "; ".join(reasons) or None)
+    mv = "unknown" if not np.isfinite(market_vol) else f"{market_vol:.3f}"
+    rc = "unknown" if regime_confidence is None else f"{regime_confidence:.3f}"
+    note = f"risky share {share:.3f} (regime confidence {rc}, market vol {mv} vs target {vol_target:g})"
+    return MethodResult(w, sleeves, "barbell", "; ".join(reasons) or None, note)
 
 
 def risky_share(

@@ -194,3 +194,38 @@ def test_every_method_runs_through_allocate(method: str) -> None:
     assert set(out["method_used"]) == {method}
     assert out.filter(pl.col("ticker").is_in(names[10:]))["weight"].to_list() == [0.0, 0.0]
     assert out.filter(pl.col("ticker") != "CASH")["weight"].max() <= 0.1
+
+
+def test_rows_after_as_of_and_other_days_signals_change_nothing() -> None:
+    names = [f"T{i:02d}" for i in range(12)]
+    X = _returns(vols=tuple(0.01 + 0.002 * i for i in range(12)), seed=5)
+    sig = _signals([(t, "BUY", 0.01, 0.7) for t in names])
+    hist = _history(X, names)
+    kw = dict(method="risk_parity", settings=AllocationSettings(), state=AllocationState())
+    base = allocate(AS_OF, sig, hist, **kw)
+    later = pl.DataFrame(
+        {"date": [AS_OF + dt.timedelta(days=1)], **{t: [5.0 if i % 2 else -0.9] for i, t in enumerate(names)}}
+    )
+    other_day = sig.with_columns(as_of=pl.lit(AS_OF + dt.timedelta(days=1)), action=pl.lit("SELL"))
+    assert allocate(AS_OF, pl.concat([sig, other_day]), pl.concat([hist, later]), **kw).equals(base)
+    with pytest.raises(ValueError, match="date column"):
+        allocate(AS_OF, sig, hist.drop("date"), **kw)
+
+
+def test_rows_say_how_the_method_sized_them() -> None:
+    names = [f"T{i:02d}" for i in range(12)]
+    X = _returns(vols=tuple(0.01 + 0.002 * i for i in range(12)), seed=5)
+    sig = _signals([(t, "BUY", 0.01, 0.7) for t in names])
+    out = allocate(
+        AS_OF,
+        sig,
+        _history(X, names),
+        method="barbell",
+        settings=AllocationSettings(),
+        state=AllocationState(),
+    )
+    assert out["weight"][-1] == 1.0 and "risky share 0.000 (regime confidence unknown" in out["reason"][0]
+    out = allocate(
+        AS_OF, sig, _history(X, names), method="kelly", settings=AllocationSettings(), state=AllocationState()
+    )
+    assert "0.5 x full Kelly" in out["reason"][0]
