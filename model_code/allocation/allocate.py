@@ -65,6 +65,8 @@ def allocate(
     tickers = day["ticker"].to_list() if day.height else []
     if len(set(tickers)) != len(tickers):
         raise ValueError(f"more than one signal per ticker at {as_of}")
+    if CASH in tickers:
+        raise ValueError(f"{CASH!r} is the cash row's name, not a ticker")
     sig = {r["ticker"]: r for r in day.iter_rows(named=True)}
     buys = [t for t in tickers if sig[t]["action"] == "BUY"]
 
@@ -96,7 +98,7 @@ def allocate(
     sized = set(win.tickers)
     rows = []
     for i, t in enumerate(names):
-        note = _note(t, sig, win.excluded, limited.notes[i])
+        note = _note(t, sleeves[i], sig, win.excluded, limited.notes[i])
         if result.note and t in sized:
             note = f"{note}; {result.note}"
         rows.append((t, float(limited.weights[i]), sleeves[i], note, limited.binding[i]))
@@ -190,11 +192,15 @@ def _buy_confidence(row: Mapping[str, object] | None) -> float:
 
 
 def _note(
-    ticker: str, sig: Mapping[str, Mapping[str, object]], excluded: Mapping[str, str], limit_note: str
+    ticker: str,
+    sleeve: str,
+    sig: Mapping[str, Mapping[str, object]],
+    excluded: Mapping[str, str],
+    limit_note: str,
 ) -> str:
     parts = []
     row = sig.get(ticker)
-    if row is None:
+    if row is None or sleeve == "safe":
         parts.append("safe sleeve: low volatility")
     elif row["action"] != "BUY":
         parts.append(f"{row['action']}: no position")

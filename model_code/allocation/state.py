@@ -22,7 +22,8 @@ class AllocationState:
     trades are scored, which never stops trading.
     ``regime_confidence``: probability in [0, 1] of the favourable (calm) regime; None: unknown,
     and the barbell then keeps everything in the safe sleeve.
-    ``market_vol``: annualized market volatility; None: the barbell estimates it from the history.
+    ``market_vol``: annualized market volatility; None: the barbell estimates it from the equal-weight
+    mean of the names it sizes over their last 21 sessions (pass the index's own when you have it).
     ``garch_variances``: per-ticker DAILY variance forecasts of log returns, put on the covariance
     diagonal where given (correlations kept).
     """

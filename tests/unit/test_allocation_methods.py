@@ -229,3 +229,23 @@ def test_rows_say_how_the_method_sized_them() -> None:
         AS_OF, sig, _history(X, names), method="kelly", settings=AllocationSettings(), state=AllocationState()
     )
     assert "0.5 x full Kelly" in out["reason"][0]
+
+
+def test_barbell_low_vol_safe_sleeve_is_exempt_from_the_position_cap_only() -> None:
+    names = [f"T{i:02d}" for i in range(6)]
+    X = _returns(vols=(0.03, 0.03, 0.03, 0.004, 0.02, 0.02), seed=7)
+    sig = _signals([(t, "BUY", 0.01, 0.7) for t in names[:3]] + [(names[4], "SELL", -0.01, 0.7)])
+    cfg = AllocationSettings(barbell_safe_sleeve="low_vol", barbell_safe_count=1)
+    out = allocate(AS_OF, sig, _history(X, names), method="barbell", settings=cfg,
+                   state=AllocationState(regime_confidence=0.6, market_vol=0.1))  # fmt: skip
+    row = out.filter(pl.col("ticker") == "T03").row(0, named=True)
+    assert row["sleeve"] == "safe" and row["weight"] == pytest.approx(0.4) and row["binding_limit"] == "none"
+    risky = out.filter(pl.col("sleeve") == "risky", pl.col("weight") > 0)
+    assert risky["ticker"].to_list() == names[:3] and (risky["weight"] == 0.1).all()  # ~0.2 each, capped
+    assert (
+        "T04" in out["ticker"].to_list() and "T05" not in out["ticker"].to_list()
+    )  # SELL kept out of safety
+    assert out["weight"].sum() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="cash row"):
+        allocate(AS_OF, _signals([("CASH", "BUY", 0.01, 0.7)]), _history(X, names), method="barbell",
+                 settings=cfg, state=AllocationState())  # fmt: skip
