@@ -70,7 +70,7 @@ class ExecutionConfig:
         cap = self.participation_cap
         if cap is not None and not (math.isfinite(cap) and cap > 0):
             raise ValueError(f"participation_cap must be > 0 or None, got {cap!r}")
-        if self.window < 2:
+        if not isinstance(self.window, int) or self.window < 2:
             raise ValueError(f"window must be >= 2 sessions, got {self.window!r}")
         if self.fill_delay not in (0, 1):
             raise ValueError(f"fill_delay must be 1 (next bar) or 0 (same bar), got {self.fill_delay!r}")
