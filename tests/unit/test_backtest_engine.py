@@ -154,7 +154,8 @@ def test_zero_costs_equal_the_frictionless_weighted_return_path():
 )
 def test_no_look_ahead_prices_after_t_change_nothing_up_to_t(seed, n, m, cut, impact, gaps):
     """Changing every price and volume after row T leaves equity, cash and positions through T
-    and every trade (orders and fills, in shares) through T+1 unchanged."""
+    and every trade (orders and fills, in shares) through T+1 unchanged: the T+1 fills are sized
+    at close T; only their cost in currency (at the T+1 price) moves equity from T+1 on."""
     rng = np.random.default_rng(seed)
     p = random_panel(seed, n, m)
     p["weights"][rng.random((n, m)) < 0.2] = NAN
@@ -180,6 +181,9 @@ def test_no_look_ahead_prices_after_t_change_nothing_up_to_t(seed, n, m, cut, im
         np.testing.assert_array_equal(
             getattr(base, name)[: t + 2], getattr(other, name)[: t + 2], err_msg=name
         )
+    for r in (base, other):  # whatever the prices: fills never exceed their orders, cash is exact
+        assert np.all(np.abs(r.filled) <= np.abs(r.orders)) and np.all(r.filled * r.orders >= 0)
+        np.testing.assert_allclose(r.equity, r.cash + (r.positions * r.mark).sum(axis=1), rtol=1e-12)
 
 
 def test_same_bar_mode_refuses_without_its_flag():
