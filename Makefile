@@ -49,6 +49,7 @@ bench: install
 	$(BIN)/python -m benchmarks.forecasting --tickers 400 --sample 12 --workers 2
 	$(BIN)/python -m benchmarks.ml
 	$(BIN)/python -m benchmarks.signals
+	$(BIN)/python -m benchmarks.backtest
 	$(BIN)/python -m benchmarks.pool_recovery --repeat 20
 
 clean:
