@@ -121,6 +121,8 @@ def cases(draw):
     return _history(X, tickers), _signals(tickers, actions, ers, confs), cfg, state, prev, method
 
 
+# The cases feed singular covariances on purpose; skfolio says so and repairs them (clipping).
+@pytest.mark.filterwarnings("ignore:The covariance matrix is not positive definite:UserWarning")
 @settings(
     max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )
