@@ -32,6 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from model_code.execution import ExecutionConfig, impact_rates
+
 
 @dataclass(frozen=True)
 class Capacity:
@@ -64,11 +66,14 @@ def _arrays(dw: ArrayLike, adv: ArrayLike, sigma: ArrayLike) -> tuple[np.ndarray
 def daily_costs(
     aum: float, dw: ArrayLike, adv: ArrayLike, sigma: ArrayLike, *, half_spread: float, k: float = 1.0
 ) -> np.ndarray:
-    """Each day's trading cost as a fraction of ``aum``, trade by trade (the brute-force form)."""
+    """Each day's trading cost as a fraction of ``aum``, trade by trade: the execution model's
+    own square-root impact (:func:`model_code.execution.impact_rates`, in dollar units) plus the
+    half-spread. The closed form of :func:`capacity` is checked against this."""
     traded, adv_, sigma_ = _arrays(dw, adv, sigma)
-    q = aum * traded
-    per_trade = half_spread + k * sigma_ * np.sqrt(q / adv_)
-    return (traded * per_trade).sum(axis=1)
+    q = aum * traded  # dollars traded per ticker and day
+    rate = impact_rates(adv_, sigma_, ExecutionConfig(impact_k=k))
+    impact = 0.0 if rate is None else rate * np.sqrt(q) * q
+    return (half_spread * q + impact).sum(axis=1) / aum if aum > 0 else half_spread * traded.sum(axis=1)
 
 
 def capacity(
