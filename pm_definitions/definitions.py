@@ -6,6 +6,7 @@ from pm_assets.features import feature_assets
 from pm_assets.forecasts import forecast_assets
 from pm_assets.market import market_assets
 from pm_assets.ml import ml_assets
+from pm_assets.portfolio import portfolio_assets
 from pm_assets.signals import signal_assets
 from pm_jobs import (
     ml_training_job,
@@ -18,7 +19,7 @@ from pm_resources import build_resources
 from pm_sensors import all_sensors
 
 defs = dg.Definitions(
-    assets=[*market_assets, *feature_assets, *forecast_assets, *ml_assets, *signal_assets],
+    assets=[*market_assets, *feature_assets, *forecast_assets, *ml_assets, *signal_assets, *portfolio_assets],
     jobs=[nightly_job, ml_training_job],
     schedules=[nightly_schedule, ml_training_schedule],
     sensors=all_sensors,

@@ -117,6 +117,11 @@ def main() -> int:
             "FROM signals.daily WHERE as_of = ? GROUP BY ALL ORDER BY action, source",
             [last],
         )
+        allocation = wh.query(
+            "SELECT method_used, binding_limit, count(*) AS rows, round(sum(weight), 4) AS weight "
+            "FROM portfolio.allocations WHERE as_of = ? GROUP BY ALL ORDER BY weight DESC",
+            [last],
+        )
         scorecard = wh.query(
             "SELECT * EXCLUDE (evaluated_through) FROM signals.scorecard WHERE evaluated_through = "
             "(SELECT max(evaluated_through) FROM signals.scorecard) ORDER BY source, action"
@@ -135,6 +140,8 @@ def main() -> int:
         print(champions)
         print(f"Signals for {keys[-1]} by action and source (signals.daily; reasons in its reason column):")
         print(signals)
+        print(f"Allocation for {keys[-1]} (portfolio.allocations; CASH included, weights sum to 1):")
+        print(allocation)
         if scorecard.is_empty():
             print(
                 "Signal scorecard: no stored signal has a closed horizon yet (signals/scorecard scores them)"

@@ -69,6 +69,12 @@ EXPECTED_SPECS = {
         "kinds": {"duckdb", "polars"},
         "partitioned": True,
     },
+    "portfolio/allocations": {
+        "deps": {"signals/daily", "market/ohlcv", "features/targets"},
+        "group": "portfolio",
+        "kinds": {"duckdb", "skfolio"},
+        "partitioned": True,
+    },
     "signals/scorecard": {
         "deps": {"signals/daily", "features/targets"},
         "group": "signals",

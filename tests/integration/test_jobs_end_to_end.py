@@ -59,6 +59,7 @@ NIGHTLY_TABLES = {
     "forecasts.ensemble_weights": "as_of = $night",
     "forecasts.ml_predictions": "as_of = $night",
     "signals.daily": "as_of = $night",
+    "portfolio.allocations": "as_of = $night",
 }
 
 
@@ -134,7 +135,7 @@ def test_training_then_two_nightly_sessions_materialize_everything(tmp_path, mon
     job = nightly_job()
     job_assets = set(job.asset_layer.executable_asset_keys)
     job_checks = set(job.asset_layer.asset_graph.asset_check_keys)
-    assert len(job_assets) == 9 and len(job_checks) == 11
+    assert len(job_assets) == 10 and len(job_checks) == 11
     for night in NIGHTS:
         before = {t: _count(db, t, w, night) for t, w in NIGHTLY_TABLES.items()}
         assert set(before.values()) == {0}, before

@@ -1,0 +1,74 @@
+"""``portfolio/allocations`` after ``signals/daily`` on a temporary DuckDB: limits hold every day."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+import duckdb
+import polars as pl
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from pm_assets.portfolio import portfolio_assets
+from pm_assets.signals import signal_assets
+from pm_resources import OllamaResource, WarehouseResource
+from tests.integration.test_signal_assets import _q, _seed
+
+TAGS = {ASSET_PARTITION_RANGE_START_TAG: "2019-05-01", ASSET_PARTITION_RANGE_END_TAG: "2019-06-14"}
+
+
+def test_allocations_respect_every_limit_and_a_rerun_changes_nothing(tmp_path):
+    db = tmp_path / "wh.duckdb"
+    _seed(db)
+    resources = {"warehouse": WarehouseResource(database=str(db)), "ollama": OllamaResource()}
+    assert dg.materialize(signal_assets[:1], resources=resources, tags=TAGS).success
+    result = dg.materialize(portfolio_assets, resources=resources, tags=TAGS)
+    assert result.success
+    alloc = _q(db, "SELECT * FROM portfolio.allocations ORDER BY as_of, ticker")
+    sums = alloc.group_by("as_of").agg(pl.col("weight").sum())
+    assert sums.height == 32 and (sums["weight"] - 1.0).abs().max() < 1e-9
+    risky = alloc.filter(pl.col("ticker") != "CASH")
+    assert (risky["weight"] <= 0.10 + 1e-12).all() and (risky["weight"] >= 0).all()
+    signals = _q(db, "SELECT as_of, ticker, action, confidence FROM signals.daily")
+    held = risky.filter(pl.col("weight") > 0).join(signals, on=["as_of", "ticker"])
+    assert held.height > 0 and (held["action"] == "BUY").all() and (held["confidence"] >= 0.55).all()
+    assert set(alloc["binding_limit"]) <= {"none", "position_cap", "gross_cap", "min_confidence"}
+    meta = result.asset_materializations_for_node("portfolio__allocations")[0].metadata
+    assert meta["rows_written"].value == float(alloc.height)
+
+    again = dg.materialize(portfolio_assets, resources=resources, partition_key="2019-06-03")
+    assert again.success
+    rerun = _q(db, "SELECT * FROM portfolio.allocations WHERE as_of = DATE '2019-06-03' ORDER BY ticker")
+    first = alloc.filter(pl.col("as_of") == dt.date(2019, 6, 3))
+    assert rerun.drop("computed_at", "reason", "fallback_reason").equals(
+        first.drop("computed_at", "reason", "fallback_reason")
+    )
+
+
+def test_a_drawdown_beyond_the_limit_flattens_the_book_until_reset(tmp_path):
+    db = tmp_path / "wh.duckdb"
+    _seed(db)
+    with duckdb.connect(str(db)) as conn:  # a stored record that lost 30 % on one name
+        conn.execute(
+            "INSERT INTO portfolio.allocations VALUES (DATE '2019-04-30', 'AAPL', 1.0, 'risky', 'kelly', "
+            "'kelly', NULL, 'test', 'none', now()), (DATE '2019-04-30', 'CASH', 0.0, 'cash', 'kelly', 'kelly', "
+            "NULL, 'test', 'none', now())"
+        )
+        conn.execute(
+            "UPDATE market.ohlcv SET close = close * 0.7, adj_close = adj_close * 0.7 "
+            "WHERE ticker = 'AAPL' AND date > DATE '2019-04-30'"
+        )
+    resources = {"warehouse": WarehouseResource(database=str(db)), "ollama": OllamaResource()}
+    assert dg.materialize(signal_assets[:1], resources=resources, partition_key="2019-05-01").success
+    flat = dg.materialize(portfolio_assets, resources=resources, partition_key="2019-05-01")
+    assert flat.success
+    day = _q(db, "SELECT * FROM portfolio.allocations WHERE as_of = DATE '2019-05-01'")
+    assert day.filter(pl.col("ticker") == "CASH")["weight"][0] == 1.0
+    assert (day.filter(pl.col("ticker") != "CASH")["binding_limit"] == "kill_switch").all()
+    config = {"ops": {"portfolio__allocations": {"config": {"kill_switch_reset": "2019-05-01"}}}}
+    reset = dg.materialize(
+        portfolio_assets, resources=resources, partition_key="2019-05-01", run_config=config
+    )
+    assert reset.success
+    day = _q(db, "SELECT * FROM portfolio.allocations WHERE as_of = DATE '2019-05-01'")
+    assert "kill_switch" not in set(day["binding_limit"])
