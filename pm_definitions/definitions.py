@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from pm_assets.backtest import backtest_assets
 from pm_assets.features import feature_assets
 from pm_assets.forecasts import forecast_assets
 from pm_assets.market import market_assets
@@ -19,7 +20,15 @@ from pm_resources import build_resources
 from pm_sensors import all_sensors
 
 defs = dg.Definitions(
-    assets=[*market_assets, *feature_assets, *forecast_assets, *ml_assets, *signal_assets, *portfolio_assets],
+    assets=[
+        *market_assets,
+        *feature_assets,
+        *forecast_assets,
+        *ml_assets,
+        *signal_assets,
+        *portfolio_assets,
+        *backtest_assets,
+    ],
     jobs=[nightly_job, ml_training_job],
     schedules=[nightly_schedule, ml_training_schedule],
     sensors=all_sensors,

@@ -122,6 +122,11 @@ def main() -> int:
             "FROM portfolio.allocations WHERE as_of = ? GROUP BY ALL ORDER BY weight DESC",
             [last],
         )
+        backtest = wh.query(
+            "SELECT strategy, n_periods, round(cagr, 4) AS cagr, round(sharpe, 2) AS sharpe, "
+            "round(max_drawdown, 4) AS max_drawdown, round(dsr, 3) AS dsr FROM backtest.metrics "
+            "WHERE run_id = (SELECT run_id FROM backtest.runs ORDER BY created_at DESC LIMIT 1) ORDER BY strategy"
+        )
         scorecard = wh.query(
             "SELECT * EXCLUDE (evaluated_through) FROM signals.scorecard WHERE evaluated_through = "
             "(SELECT max(evaluated_through) FROM signals.scorecard) ORDER BY source, action"
@@ -142,6 +147,15 @@ def main() -> int:
         print(signals)
         print(f"Allocation for {keys[-1]} (portfolio.allocations; CASH included, weights sum to 1):")
         print(allocation)
+        if backtest.is_empty():
+            print(
+                "Backtest: the allocations cover too few sessions to score yet (the demo runs the full "
+                "nightly job for its last session only); backtest/run scores them beside 1/N, inverse "
+                "volatility and buy-and-hold once they do"
+            )
+        else:
+            print("Backtest of the stored allocations beside its baselines (backtest.metrics, after costs):")
+            print(backtest)
         if scorecard.is_empty():
             print(
                 "Signal scorecard: no stored signal has a closed horizon yet (signals/scorecard scores them)"

@@ -1,6 +1,7 @@
 """The nightly batch: ingest and validate the last session's bars, build features and targets,
-forecast and score the champion ML models, route signals and score the past ones, and size
-target weights under the risk limits (later: paper trades), on trading days only. The ML models themselves are trained weekly (``pm_jobs.ml_training``).
+forecast and score the champion ML models, route signals and score the past ones, size
+target weights under the risk limits and backtest them beside their baselines (later: paper
+trades), on trading days only. The ML models themselves are trained weekly (``pm_jobs.ml_training``).
 
 The schedule fires at 01:30 New York time, Tuesday to Saturday, and asks for the partition of
 the previous calendar day when that day was an NYSE session; on the night after a holiday it
@@ -16,12 +17,13 @@ from pm_assets.partitions import MARKET_TIMEZONE
 
 nightly_job = dg.define_asset_job(
     name="nightly_job",
-    selection=dg.AssetSelection.groups("market", "features", "forecasts", "signals", "portfolio")
+    selection=dg.AssetSelection.groups("market", "features", "forecasts", "signals", "portfolio", "backtest")
     | dg.AssetSelection.assets(dg.AssetKey(["ml", "predictions"])),
     description=(
         "Ingest and validate daily bars, build features and targets, forecast with the statistical "
         "and the champion ML models, route one signal per ticker, score past signals and size the "
-        "target weights under the risk limits (the platform's main job)."
+        "target weights under the risk limits and backtest them beside their baselines (the platform's "
+        "main job)."
     ),
 )
 

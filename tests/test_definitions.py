@@ -69,6 +69,12 @@ EXPECTED_SPECS = {
         "kinds": {"duckdb", "polars"},
         "partitioned": True,
     },
+    "backtest/run": {
+        "deps": {"portfolio/allocations", "market/ohlcv"},
+        "group": "backtest",
+        "kinds": {"duckdb", "numpy"},
+        "partitioned": False,
+    },
     "portfolio/allocations": {
         "deps": {"signals/daily", "market/ohlcv", "features/targets"},
         "group": "portfolio",

@@ -11,6 +11,9 @@ Strategies, all through :func:`~model_code.backtest.engine.run_backtest` with th
 
 Prices are split- and dividend-adjusted (``adj_close``, the open scaled by ``adj_close / close``)
 so a split is not a loss. Daily returns are simple; metrics as in :mod:`model_code.backtest.metrics`.
+A ticker with no volume at all in the panel (close-only series, e.g. the bundled data's) has no
+ADV for the participation cap: it is traded as if liquidity were unlimited, and the run lists it
+in ``without_volume`` so a report can say so; a ticker with some volume keeps the cap.
 """
 
 from __future__ import annotations
@@ -25,11 +28,18 @@ import polars as pl
 
 from model_code.allocation.allocate import CASH
 from model_code.backtest.engine import BacktestResult, run_backtest
-from model_code.backtest.metrics import metrics_table, sharpe_ratio
+from model_code.backtest.metrics import MIN_PERIODS, metrics_table, sharpe_ratio
 from model_code.execution import ExecutionConfig
 
 BASELINES = ("equal_weight", "inverse_vol", "buy_and_hold")
 VOL_WINDOW = 63
+# Shares a day assumed for a ticker with no volume data: so large the cap never binds and the
+# square-root impact is nil (the engine needs finite volumes).
+NO_VOLUME_SHARES = 1e18
+
+
+class NothingToBacktest(ValueError):
+    """No stored allocation yet, or no bar after the first one to fill it at."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +117,7 @@ class BacktestRun:
     results: dict[str, BacktestResult]
     metrics: pl.DataFrame
     first: int = 0  # the panel row of the first decision; earlier rows are warm-up
+    without_volume: tuple[str, ...] = ()  # traded without the participation cap (no ADV known)
 
     def equity_frame(self) -> pl.DataFrame:
         """``(strategy, date, equity, drawdown, gross_exposure, turnover, costs)`` rows."""
@@ -138,27 +149,34 @@ def backtest_allocations(
 ) -> BacktestRun:
     """Run the strategy and every baseline from the first allocation date to the last bar."""
     if allocations.is_empty():
-        raise ValueError("no stored allocation to backtest: materialize portfolio/allocations first")
+        raise NothingToBacktest("no stored allocation to backtest: materialize portfolio/allocations first")
     start, end = allocations["as_of"].min(), bars["date"].max()
     if end <= start:
-        raise ValueError(f"no bar after the first allocation ({start}): nothing to fill")
+        raise NothingToBacktest(f"no bar after the first allocation ({start}) yet: nothing has filled")
     config = config or ExecutionConfig()
     # Warm-up sessions before the first decision so the trailing ADV (the participation cap) and
     # volatility are known when it is made; every series is scored from the first decision on.
     earlier = sorted(d for d in bars["date"].unique().to_list() if d < start)[-(config.window + VOL_WINDOW) :]
     panel = price_panel(bars, earlier[0] if earlier else start, end)
     first = panel.dates.index(start) if start in panel.dates else 0
+    scored = len(panel.dates) - first - 1
+    if scored < MIN_PERIODS:
+        raise NothingToBacktest(
+            f"{scored} session(s) since the first allocation ({start}); the metrics need {MIN_PERIODS}"
+        )
     weights = {"strategy": strategy_weights(allocations, panel)}
     weights |= {name: baseline_weights(name, panel) for name in BASELINES}
     for w in weights.values():
         w[:first] = np.nan  # nobody decides before the strategy's first allocation
     weights["buy_and_hold"][first] = baseline_weights("buy_and_hold", _from(panel, first))[0]
+    no_volume = ~np.isfinite(panel.volume).any(axis=0)
+    volume = np.where(no_volume[None, :] & np.isfinite(panel.close), NO_VOLUME_SHARES, panel.volume)
     results = {
         name: run_backtest(
             w,
             panel.open,
             panel.close,
-            panel.volume,
+            volume,
             initial_cash=initial_cash,
             config=config,
             tickers=panel.tickers,
@@ -173,7 +191,8 @@ def backtest_allocations(
         [t for t in trials if np.isfinite(t)],
         turnover={name: r.turnover[first + 1 :] for name, r in results.items()},
     )
-    return BacktestRun(panel, results, table, first)
+    without = tuple(t for t, missing in zip(panel.tickers, no_volume, strict=True) if missing)
+    return BacktestRun(panel, results, table, first, without)
 
 
 def _from(panel: Panel, first: int) -> Panel:

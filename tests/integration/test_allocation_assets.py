@@ -1,4 +1,4 @@
-"""``portfolio/allocations`` after ``signals/daily`` on a temporary DuckDB: limits hold every day."""
+"""``portfolio/allocations`` and ``backtest/run`` after ``signals/daily`` on a temporary DuckDB."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import duckdb
 import polars as pl
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from pm_assets.backtest import backtest_assets
 from pm_assets.portfolio import portfolio_assets
 from pm_assets.signals import signal_assets
 from pm_resources import OllamaResource, WarehouseResource
@@ -72,3 +73,28 @@ def test_a_drawdown_beyond_the_limit_flattens_the_book_until_reset(tmp_path):
     assert reset.success
     day = _q(db, "SELECT * FROM portfolio.allocations WHERE as_of = DATE '2019-05-01'")
     assert "kill_switch" not in set(day["binding_limit"])
+
+
+def test_the_backtest_replays_the_allocations_beside_baselines_and_logs_every_trial(tmp_path):
+    db = tmp_path / "wh.duckdb"
+    _seed(db)
+    resources = {"warehouse": WarehouseResource(database=str(db)), "ollama": OllamaResource()}
+    assert dg.materialize(signal_assets[:1], resources=resources, tags=TAGS).success
+    assert dg.materialize(portfolio_assets, resources=resources, tags=TAGS).success
+    first = dg.materialize(backtest_assets, resources=resources)
+    assert first.success
+    metrics = _q(db, "SELECT * FROM backtest.metrics")
+    assert set(metrics["strategy"]) == {"strategy", "equal_weight", "inverse_vol", "buy_and_hold"}
+    equity = _q(db, "SELECT * FROM backtest.equity WHERE strategy = 'strategy' ORDER BY date")
+    assert equity["date"][0] == dt.date(2019, 5, 1) and equity["equity"][0] == 1_000_000.0
+    assert (equity["costs"] >= 0).all() and equity["costs"].sum() > 0  # it traded, and paid for it
+    runs = _q(db, "SELECT * FROM backtest.runs")
+    assert runs.height == 1 and runs["git_sha"][0] != "" and runs["data_start"][0] == dt.date(2019, 5, 1)
+    # the same configuration again is the same trial; other costs are a new one
+    assert dg.materialize(backtest_assets, resources=resources).success
+    assert _q(db, "SELECT count(*) n FROM backtest.trials")["n"][0] == 1
+    config = {"ops": {"backtest__run": {"config": {"commission_bps": 10.0}}}}
+    again = dg.materialize(backtest_assets, resources=resources, run_config=config)
+    assert again.success and _q(db, "SELECT count(*) n FROM backtest.trials")["n"][0] == 2
+    meta = again.asset_materializations_for_node("backtest__run")[0].metadata
+    assert meta["trials"].value == 2.0 and "sharpe_equal_weight" in meta

@@ -135,7 +135,7 @@ def test_training_then_two_nightly_sessions_materialize_everything(tmp_path, mon
     job = nightly_job()
     job_assets = set(job.asset_layer.executable_asset_keys)
     job_checks = set(job.asset_layer.asset_graph.asset_check_keys)
-    assert len(job_assets) == 10 and len(job_checks) == 11
+    assert len(job_assets) == 11 and len(job_checks) == 11
     for night in NIGHTS:
         before = {t: _count(db, t, w, night) for t, w in NIGHTLY_TABLES.items()}
         assert set(before.values()) == {0}, before
@@ -146,9 +146,16 @@ def test_training_then_two_nightly_sessions_materialize_everything(tmp_path, mon
         assert evaluated == job_checks, night
         for table, where in NIGHTLY_TABLES.items():
             assert _count(db, table, where, night) > 0, f"{table} got no rows on {night}"
+        [backtest] = [
+            e for e in result.get_asset_materialization_events() if e.asset_key.path == ["backtest", "run"]
+        ]
+        last_backtest_note = backtest.materialization.metadata["why_empty"].value
         run = instance.get_run_by_id(result.run_id)
         assert run.tags.get("dagster/partition") == night
         assert run.tags.get("pm/pid") == str(os.getpid())  # the shipped executor ran it
+    # Two nights of allocations are too short a record to score: the backtest says so.
+    assert _count(db, "backtest.metrics") == 0
+    assert "session(s) since the first allocation" in last_backtest_note
     # The first night's 1-day forecasts closed on the second night: they are scored then.
     assert _count(db, "forecasts.accuracy", "evaluated_through = $night", NIGHTS[0]) == 0
     assert _count(db, "forecasts.accuracy", "evaluated_through = $night AND horizon = 1", NIGHTS[1]) > 0

@@ -8,6 +8,7 @@ import pytest
 
 from model_code.backtest.runs import (
     BASELINES,
+    NothingToBacktest,
     backtest_allocations,
     baseline_weights,
     config_hash,
@@ -54,6 +55,10 @@ def test_baselines_weigh_the_tickers_with_a_bar():
 
 
 def test_nothing_to_backtest_is_refused_and_configs_hash_stably():
-    with pytest.raises(ValueError, match="no stored allocation"):
+    with pytest.raises(NothingToBacktest, match="no stored allocation"):
         backtest_allocations(_alloc({}, [])[:0], BARS)
+    with pytest.raises(NothingToBacktest, match="no bar after the first allocation"):
+        backtest_allocations(_alloc({}, DAYS[-1:]), BARS)
+    with pytest.raises(NothingToBacktest, match="2 session"):
+        backtest_allocations(_alloc({}, DAYS[-3:]), BARS)
     assert config_hash({"a": 1, "b": 2}) == config_hash({"b": 2, "a": 1}) != config_hash({"a": 2, "b": 2})
