@@ -37,7 +37,7 @@ def main() -> int:
     args = parser.parse_args()
     bars = load_clean_bars(args.parquet, end=AS_OF).bars
     calendar = trading_calendar()
-    sessions = [dt.date.fromisoformat(str(d)) for d in calendar.sessions_in_range(dt.date(2018, 5, 1), AS_OF)]
+    sessions = calendar.session_dates(dt.date(2018, 5, 1), AS_OF)
     inputs = planted_forecasts(bars, sessions, skill=0.3)
     targets = build_targets(bars)
     tickers = {AS_OF: bars.filter(pl.col("date") == AS_OF)["ticker"].to_list()}

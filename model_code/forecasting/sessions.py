@@ -44,9 +44,7 @@ class SessionForecasts:
 
 def loss_window_start(as_of: dt.date, lookback: int, calendar: TradingCalendar | None = None) -> dt.date:
     """The first of the ``lookback`` sessions ending at ``as_of`` (the losses' ``since``)."""
-    calendar = calendar or trading_calendar()
-    days = calendar.sessions_in_range(as_of - dt.timedelta(days=2 * lookback + 10), as_of)
-    return dt.date.fromisoformat(str(days[max(0, len(days) - lookback)]))
+    return (calendar or trading_calendar()).window_start(as_of, lookback)
 
 
 def forecast_sessions(

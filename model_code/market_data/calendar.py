@@ -37,6 +37,18 @@ class TradingCalendar:
         hi = np.searchsorted(self._sessions, np.datetime64(end, "D"), side="right")
         return self._sessions[lo:hi]
 
+    def session_dates(self, start: dt.date, end: dt.date) -> list[dt.date]:
+        """Sessions ``start <= s <= end`` as ``datetime.date``, ascending."""
+        return self.sessions_in_range(start, end).tolist()
+
+    def window_start(self, end: dt.date, sessions: int) -> dt.date:
+        """The first of the ``sessions`` sessions ending at ``end`` (``end`` counted when it is one):
+        the start of a trailing window measured in sessions, never calendar days."""
+        if sessions < 1:
+            raise ValueError(f"a window needs at least one session, got {sessions}")
+        hi = np.searchsorted(self._sessions, np.datetime64(end, "D"), side="right")
+        return self._sessions[max(0, hi - sessions)].tolist()
+
     def is_session(self, day: dt.date) -> bool:
         """Whether ``day`` is a trading session."""
         d = np.datetime64(day, "D")

@@ -214,9 +214,7 @@ def main() -> int:
     features = build_daily_features(bars)
     targets = build_targets(bars)
     calendar = trading_calendar()
-    all_sessions = [
-        dt.date.fromisoformat(str(d)) for d in calendar.sessions_in_range(dt.date(2017, 1, 3), end)
-    ]
+    all_sessions = calendar.session_dates(dt.date.fromisoformat(args.ml_from), end)
     inputs = pl.concat(
         [ts_inputs(pl.read_parquet(args.walk_forward)), ml_inputs(features, targets, all_sessions)]
     )

@@ -1,7 +1,5 @@
 """Asset ``forecasts/accuracy``: how the stored forecasts did, once their targets closed."""
 
-import datetime as dt
-
 import dagster as dg
 import polars as pl
 from pydantic import Field
@@ -35,8 +33,7 @@ def accuracy(
         latest = wh.query("SELECT max(target_date_1) AS d FROM features.targets")["d"][0]
         if latest is None:
             return dg.MaterializeResult(metadata={"evaluated_rows": dg.MetadataValue.float(0.0)})
-        sessions = trading_calendar().sessions_in_range(latest - dt.timedelta(days=2 * config.window), latest)
-        since = dt.date.fromisoformat(str(sessions[max(0, len(sessions) - config.window)]))
+        since = trading_calendar().window_start(latest, config.window)
         evaluated = wh.query("@forecast_evaluation", [latest, since])
         columns = [c[0] for c in wh.execute("DESCRIBE forecasts.accuracy")]
     if evaluated.is_empty():

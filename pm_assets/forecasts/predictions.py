@@ -1,7 +1,5 @@
 """Asset ``forecasts/predictions``: every statistical model's forecasts, and the ensemble."""
 
-import datetime as dt
-
 import dagster as dg
 from pydantic import Field
 
@@ -55,7 +53,7 @@ def predictions(
     """
     start, end = partition_dates(context)
     calendar = trading_calendar()
-    sessions = [dt.date.fromisoformat(str(d)) for d in calendar.sessions_in_range(start, end)]
+    sessions = calendar.session_dates(start, end)
     since = loss_window_start(start, config.loss_lookback, calendar)
     with warehouse.open() as wh:
         bars = wh.query("@ohlcv_history_until", [end])

@@ -1,7 +1,5 @@
 """Asset ``ml/predictions``: the champion ML models' return forecasts at each as_of close."""
 
-import datetime as dt
-
 import dagster as dg
 from pydantic import Field
 
@@ -51,7 +49,7 @@ def ml_predictions(
     closed after as_of (``not_point_in_time``), which would be a look-ahead.
     """
     start, end = partition_dates(context)
-    sessions = [dt.date.fromisoformat(str(d)) for d in trading_calendar().sessions_in_range(start, end)]
+    sessions = trading_calendar().session_dates(start, end)
     with warehouse.open() as wh:
         registry = ModelRegistry(wh)
         champions = {(f, h): registry.champion(f, h) for f in config.families for h in config.horizons}

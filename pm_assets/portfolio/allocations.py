@@ -83,10 +83,10 @@ def allocations(
     settings = config.settings()
     start, end = partition_dates(context)
     calendar = trading_calendar()
-    sessions = [dt.date.fromisoformat(str(d)) for d in calendar.sessions_in_range(start, end)]
+    sessions = calendar.session_dates(start, end)
     history_start = loss_window_start(start, max(settings.lookback, TRACK_SESSIONS) + 2, calendar)
     hit_start = loss_window_start(start, HIT_WINDOW + 1, calendar)
-    all_sessions = [dt.date.fromisoformat(str(d)) for d in calendar.sessions_in_range(hit_start, end)]
+    all_sessions = calendar.session_dates(hit_start, end)
     with warehouse.open() as wh:
         signals = wh.query("@signals_between", [hit_start, end])
         bars = wh.query("@ohlcv_history_until", [end]).filter(pl.col("date") >= history_start)

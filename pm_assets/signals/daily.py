@@ -125,7 +125,7 @@ def daily_signals(
     cutoff = dt.date.fromisoformat(config.llm_knowledge_cutoff)
     start, end = partition_dates(context)
     calendar = trading_calendar()
-    sessions = [dt.date.fromisoformat(str(d)) for d in calendar.sessions_in_range(start, end)]
+    sessions = calendar.session_dates(start, end)
     since = loss_window_start(start, config.calibration_lookback + 1, calendar)
     recent = loss_window_start(start, config.persistence_window, calendar)
     with warehouse.open() as wh:

@@ -23,10 +23,7 @@ ollama_server = ollama_fake.ollama_server  # the fake Ollama on 127.0.0.1, as a 
 
 def _seed(db) -> None:
     b = bars()
-    sessions = [
-        dt.date.fromisoformat(str(d))
-        for d in trading_calendar().sessions_in_range(dt.date(2018, 1, 2), dt.date(2019, 6, 21))
-    ]
+    sessions = trading_calendar().session_dates(dt.date(2018, 1, 2), dt.date(2019, 6, 21))
     fc = planted_forecasts(b, sessions)
     conn = duckdb.connect(str(db))
     apply_ddl(conn)

@@ -15,10 +15,7 @@ from model_code.signals.router import RouterSettings
 from tests.signal_cases import TICKERS, bars, planted_forecasts
 
 BARS = bars()
-SESSIONS = [
-    dt.date.fromisoformat(str(d))
-    for d in trading_calendar().sessions_in_range(dt.date(2018, 1, 2), dt.date(2019, 5, 31))
-]
+SESSIONS = trading_calendar().session_dates(dt.date(2018, 1, 2), dt.date(2019, 5, 31))
 FORECASTS = planted_forecasts(BARS, SESSIONS)
 SETTINGS = RouterSettings(enabled={"ts": True, "ml": True})
 
