@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -42,6 +43,14 @@ def isolated_pm_home(tmp_path, monkeypatch):
     ):
         monkeypatch.delenv(key, raising=False)
     return home
+
+
+def shipped_dagster_home(folder: Path) -> Path:
+    """``folder`` as a DAGSTER_HOME holding the repository's own ``dagster.yaml`` (pools, run
+    monitoring, queued coordinator), as ``make dev`` sets one up."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(Path(__file__).resolve().parents[1] / "dagster.yaml", folder / "dagster.yaml")
+    return folder
 
 
 @pytest.fixture

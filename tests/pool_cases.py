@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import uuid
@@ -14,6 +13,7 @@ from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
 from pm_jobs import recovering_in_process_executor
 from pm_jobs.pool import process_tags
 from pm_resources import DUCKDB_POOL
+from tests.conftest import shipped_dagster_home
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,9 +34,7 @@ def pooled_job() -> dg.JobDefinition:
 
 
 def instance_with_shipped_settings(home: Path) -> dg.DagsterInstance:
-    home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
-    return dg.DagsterInstance.from_config(str(home))
+    return dg.DagsterInstance.from_config(str(shipped_dagster_home(home)))
 
 
 def sleeper() -> subprocess.Popen:

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import duckdb
 
+from tests.conftest import shipped_dagster_home
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    home = shipped_dagster_home(tmp_path / "dagster_home")
     return {**os.environ, "DAGSTER_HOME": str(home), "PM_HOME": str(tmp_path / "pm"), "PYTHONPATH": str(ROOT)}
 
 

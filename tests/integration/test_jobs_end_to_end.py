@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -23,7 +22,7 @@ from pm_assets.market.ohlcv import MAX_PARTITIONS_PER_RUN
 from pm_assets.partitions import trading_days
 from pm_definitions import definitions
 from pm_resources import build_resources
-from tests.conftest import clean_bars
+from tests.conftest import clean_bars, shipped_dagster_home
 
 ROOT = Path(__file__).resolve().parents[2]
 HISTORY = ("2021-06-01", "2022-12-22")
@@ -64,9 +63,7 @@ NIGHTLY_TABLES = {
 
 
 def _instance(tmp_path: Path, monkeypatch) -> dg.DagsterInstance:
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")  # the shipped instance settings
+    home = shipped_dagster_home(tmp_path / "dagster_home")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     return dg.DagsterInstance.from_config(str(home))
 

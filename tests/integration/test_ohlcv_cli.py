@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import duckdb
+
+from tests.conftest import shipped_dagster_home
 
 ROOT = Path(__file__).resolve().parents[2]
 DAGSTER = Path(sys.executable).with_name("dagster")
@@ -24,9 +25,7 @@ RANGE = ("2018-12-17", "2018-12-31")  # 10 sessions of the bundled data
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    home = shipped_dagster_home(tmp_path / "dagster_home")
     return {**os.environ, "PM_HOME": str(tmp_path / "pm_home"), "DAGSTER_HOME": str(home)}
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from dagster._core.storage.dagster_run import DagsterRunStatus
 from pm_assets.market import market_assets
 from pm_jobs.pool import holders
 from pm_resources import MarketDataResource, WarehouseResource
+from tests.conftest import shipped_dagster_home
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -54,9 +54,7 @@ def _clean_reference(tmp_path: Path) -> dict[str, pl.DataFrame]:
 
 @pytest.fixture
 def home(tmp_path) -> dict[str, str]:
-    dagster_home = tmp_path / "dagster_home"
-    dagster_home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    dagster_home = shipped_dagster_home(tmp_path / "dagster_home")
     (tmp_path / "gate").mkdir()
     return {
         **os.environ,
