@@ -105,13 +105,19 @@ def load_llm_settings(path: str | Path = DEFAULT_PATH) -> LlmSettings:
     ``FileNotFoundError``; a malformed section raises ``ValueError`` naming the key and file.
     """
     path = Path(path)
+    section = _section(path, "llm")
+    try:
+        return parse_llm_settings(section)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+
+
+def _section(path: Path, name: str) -> Any:
+    """The ``name:`` section of the YAML file (None when absent); the file must be a mapping."""
     doc = yaml.safe_load(path.read_text()) or {}
     if not isinstance(doc, dict):
         raise ValueError(f"{path}: expected a mapping of sections, got {type(doc).__name__}")
-    try:
-        return parse_llm_settings(doc.get("llm"))
-    except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from None
+    return doc.get(name)
 
 
 ROUTER_KEYS = {
@@ -135,8 +141,7 @@ def load_router_defaults(path: str | Path = DEFAULT_PATH) -> dict[str, Any]:
     ``ValueError`` naming the key and file; a file without the section gives ``{}``.
     """
     path = Path(path)
-    doc = yaml.safe_load(path.read_text()) or {}
-    section = doc.get("router") if isinstance(doc, dict) else None
+    section = _section(path, "router")
     if section is None:
         return {}
     if not isinstance(section, dict):
