@@ -9,6 +9,7 @@ even when the test fails.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -79,20 +80,14 @@ class DagsterServers:
         """SIGTERM each process group, then SIGKILL what is left after 20 s."""
         for proc in self.processes:
             if proc.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
         deadline = time.monotonic() + 20
         for proc in self.processes:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             proc.wait(timeout=10)
         self.processes.clear()
 
@@ -106,7 +101,9 @@ class DagsterServers:
         while time.monotonic() < deadline:
             for proc in self.processes:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"{proc.args[0]} exited {proc.returncode}:\n{self.log('webserver')[-3000:]}")
+                    raise RuntimeError(
+                        f"{proc.args[0]} exited {proc.returncode}:\n{self.log('webserver')[-3000:]}"
+                    )
             try:
                 data = self.graphql(
                     "{ workspaceOrError { ... on Workspace { locationEntries { name "
@@ -142,7 +139,12 @@ class DagsterServers:
         self.graphql("mutation { setNuxSeen }")
 
     def launch_run(
-        self, job: str, *, partition: str | None = None, run_config: dict | None = None, tags: dict | None = None
+        self,
+        job: str,
+        *,
+        partition: str | None = None,
+        run_config: dict | None = None,
+        tags: dict | None = None,
     ) -> str:
         all_tags = {**(tags or {}), **({"dagster/partition": partition} if partition else {})}
         params = {
