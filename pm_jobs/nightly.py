@@ -17,7 +17,9 @@ from pm_assets.partitions import MARKET_TIMEZONE
 
 nightly_job = dg.define_asset_job(
     name="nightly_job",
-    selection=dg.AssetSelection.groups("market", "features", "forecasts", "signals", "portfolio", "backtest")
+    selection=dg.AssetSelection.groups(
+        "market", "features", "forecasts", "signals", "portfolio", "backtest", "paper"
+    )
     | dg.AssetSelection.assets(dg.AssetKey(["ml", "predictions"])),
     description=(
         "Ingest and validate daily bars, build features and targets, forecast with the statistical "
