@@ -26,10 +26,21 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+import polars as pl
 
+from model_code.backtest.metrics import (
+    MIN_PERIODS,
+    deflated_sharpe_ratio,
+    max_drawdown,
+    profit_factor,
+    sharpe_ratio,
+)
 from model_code.evaluation.diebold_mariano import dm_test
 
 Action = Literal["promote", "refuse", "revert", "keep", "abstain"]
+ACTIONS: tuple[str, ...] = ("promote", "refuse", "revert", "keep", "abstain")
+# The share of tickers the gate's strategy holds each day (top quintile of the scores).
+TOP_QUANTILE = 0.2
 
 
 @dataclass(frozen=True)
@@ -159,3 +170,79 @@ def reversion(champion: Record, previous: Record, settings: GateSettings | None 
             evidence,
         )
     return Decision("keep", champion.name, previous.name, (f"no significant decay (p {p:.3f})",), evidence)
+
+
+def top_quantile_returns(
+    frame: pl.DataFrame, *, score: str = "score", ret: str = "ret", quantile: float = TOP_QUANTILE
+) -> pl.DataFrame:
+    """``(date, ret)``: per date, the equal-weight mean of ``ret`` (next-session simple returns)
+    over the tickers whose ``score`` ranks in the top ``quantile`` (at least one ticker).
+
+    The strategy a model's scores drive for the gate: long the top quintile, rebalanced daily.
+    A date on which every score ties has no ranking and holds every ticker, so a constant
+    forecast (the random walk) is the equal-weight universe. Rows with a NULL/NaN score or
+    return are dropped first.
+    """
+    ok = frame.filter(pl.col(score).is_finite() & pl.col(ret).is_finite())
+    n = pl.len().over("date")
+    k = (n * quantile).ceil().clip(lower_bound=1)
+    ties = pl.col(score).n_unique().over("date") == 1
+    held = ties | (pl.col(score).rank("ordinal", descending=True).over("date") <= k)
+    return ok.filter(held).group_by("date").agg(pl.col(ret).mean().alias("ret")).sort("date")
+
+
+def _safe(metric, *args: object) -> float:
+    try:
+        return float(metric(*args))
+    except ValueError:  # too short, or a NaN return
+        return math.nan
+
+
+def strategy_sharpe(returns: np.ndarray) -> float:
+    """Per-period Sharpe of daily ``returns`` (NaN when too short or without dispersion)."""
+    return _safe(sharpe_ratio, np.asarray(returns, dtype=np.float64))
+
+
+def build_record(
+    name: str,
+    losses: np.ndarray,
+    returns: np.ndarray,
+    *,
+    trial_sharpes: list[float] | None = None,
+    horizon_steps: int = 1,
+) -> Record:
+    """A :class:`Record` from per-origin ``losses`` and the daily simple ``returns`` of the
+    strategy the model drives (``model_code.backtest.metrics`` conventions).
+
+    ``trial_sharpes``: per-period Sharpes of every other configuration tried for the same
+    family and horizon; this record's own Sharpe is added, so N counts it (one trial: DSR =
+    PSR(0)). Too short a record (fewer than ``MIN_PERIODS`` returns) has NaN DSR, profit factor
+    and drawdown, which fail the gate.
+    """
+    r = np.asarray(returns, dtype=np.float64)
+    r = r[np.isfinite(r)]
+    own = strategy_sharpe(r)
+    trials = [t for t in (trial_sharpes or []) if math.isfinite(t)]
+    if math.isfinite(own):
+        trials.append(own)
+    enough = r.size >= MIN_PERIODS and bool(trials)
+    return Record(
+        name=name,
+        losses=np.asarray(losses, dtype=np.float64),
+        dsr=_safe(deflated_sharpe_ratio, r, trials) if enough else math.nan,
+        profit_factor=_safe(profit_factor, r) if r.size >= MIN_PERIODS else math.nan,
+        max_drawdown=_safe(max_drawdown, r) if r.size >= MIN_PERIODS else math.nan,
+        horizon_steps=max(1, int(horizon_steps)),
+    )
+
+
+def record_summary(record: Record) -> dict[str, float]:
+    """The numbers of ``record`` worth storing beside a decision (evidence)."""
+    losses = record.losses[np.isfinite(record.losses)]
+    return {
+        "mean_loss": float(losses.mean()) if losses.size else math.nan,
+        "n_losses": float(losses.size),
+        "dsr": record.dsr,
+        "profit_factor": record.profit_factor,
+        "max_drawdown": record.max_drawdown,
+    }

@@ -92,6 +92,36 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+def model_id_of(
+    model: Any,
+    horizon: int,
+    train_start: dt.date,
+    train_end: dt.date,
+    feature_list: Sequence[str],
+    trained_at: dt.datetime | dt.date,
+    *,
+    family: str | None = None,
+) -> str:
+    """The id :meth:`ModelRegistry.register` gives ``model`` (see module docs), known before
+    it is registered (governance names its records by it)."""
+    family = family or model.family
+    trained = _as_datetime(trained_at)
+    digest = hashlib.sha256(
+        "|".join(
+            [
+                family,
+                str(horizon),
+                str(train_start),
+                str(train_end),
+                _dumps(model.params),
+                feature_list_hash(feature_list),
+                trained.isoformat(),
+            ]
+        ).encode()
+    ).hexdigest()[:16]
+    return f"{family}-h{horizon}-{digest}"
+
+
 @dataclass(frozen=True)
 class RegistryRecord:
     """One ``models.registry`` row with its JSON columns decoded."""
@@ -178,12 +208,7 @@ class ModelRegistry:
         trained = _as_datetime(trained_at) if trained_at is not None else _utcnow()
         fhash = feature_list_hash(feature_list)
         params = _dumps(model.params)
-        digest = hashlib.sha256(
-            "|".join(
-                [family, str(horizon), str(train_start), str(train_end), params, fhash, trained.isoformat()]
-            ).encode()
-        ).hexdigest()[:16]
-        model_id = f"{family}-h{horizon}-{digest}"
+        model_id = model_id_of(model, horizon, train_start, train_end, feature_list, trained, family=family)
         final = self.artifact_root / model_id
         tmp = self.artifact_root / f".tmp-{model_id}-{uuid.uuid4().hex[:8]}"
         expires = trained + dt.timedelta(days=ttl_days) if ttl_days is not None else None
@@ -267,10 +292,13 @@ class ModelRegistry:
             rec.check_usable(as_of)
         return rec
 
-    def promote(self, model_id: str) -> None:
-        """Make ``model_id`` the champion; the previous champion is retired in the same transaction."""
+    def promote(self, model_id: str, *, as_of: dt.datetime | dt.date | None = None) -> None:
+        """Make ``model_id`` the champion; the previous champion is retired in the same transaction.
+
+        Refuses (:class:`ModelExpired`) a model expired at ``as_of`` (default now, UTC).
+        """
         rec = self.record(model_id)
-        rec.check_usable(_utcnow())
+        rec.check_usable(as_of if as_of is not None else _utcnow())
         with self.warehouse.transaction():
             self._retire_champions(rec.family, rec.horizon, keep=model_id)
             self.warehouse.execute(

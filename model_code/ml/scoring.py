@@ -6,7 +6,8 @@ and the ``features.daily`` rows of some sessions into ``forecasts.ml_predictions
 as_of it applies each champion to the feature rows dated exactly as_of, unless the champion is
 refused for that as_of, for one of :data:`SKIP_REASONS`:
 
-* ``no_champion``: the registry has no champion for the family and horizon;
+* ``no_champion``: the registry has no champion for the family and horizon (governance
+  refused every candidate: the family abstains, and ``why`` says so);
 * ``expired``: the champion is past its ``expires_at`` at as_of (retrain rather than trade on a
   stale model);
 * ``not_a_forecaster``: the champion's artifact is not a
@@ -78,6 +79,7 @@ def score_champions(
     load: Callable[[RegistryRecord], Any],
     features: pl.DataFrame,
     sessions: Iterable[dt.date],
+    why: Mapping[tuple[str, int], str] | None = None,
 ) -> ScoringResult:
     """Forecasts of every usable champion at every as_of in ``sessions`` (see module docs).
 
@@ -88,6 +90,8 @@ def score_champions(
             at most once per model_id, and only for a champion not expired at some as_of.
         features: ``features.daily`` rows; each as_of uses only the rows dated as_of.
         sessions: the as_of sessions (NYSE closes) to score.
+        why: (family, horizon) -> why it has no champion (e.g.
+            :func:`~model_code.governance_store.no_champion_reason`), used as the message.
 
     ``target_date`` is the h-th NYSE session after as_of; ``yhat`` and the interval bounds are
     cumulative log returns from the as_of close over h sessions.
@@ -95,8 +99,8 @@ def score_champions(
     skipped: dict[str, dict[str, str]] = {r: {} for r in SKIP_REASONS}
     for (family, h), rec in champions.items():
         if rec is None:
-            skipped["no_champion"][champion_label(family, h)] = (
-                f"models.registry has no champion {family} model for horizon {h}"
+            skipped["no_champion"][champion_label(family, h)] = (why or {}).get(
+                (family, h), f"models.registry has no champion {family} model for horizon {h}"
             )
     present = [rec for rec in champions.values() if rec is not None]
     horizons = sorted({rec.horizon for rec in present})

@@ -92,7 +92,8 @@ def _features_panel(
     return Panel(frame.select(*KEYS, *columns).sort("date", "ticker"), columns, horizon)
 
 
-def _transform_label(frame: pl.DataFrame, how: LabelTransform) -> pl.DataFrame:
+def transform_label(frame: pl.DataFrame, how: LabelTransform) -> pl.DataFrame:
+    """The training label as ``how`` transforms it: ``none``, or ``cs_rank`` (rank per date, in (-0.5, 0.5))."""
     if how == "none":
         return frame
     if how != "cs_rank":
@@ -101,7 +102,8 @@ def _transform_label(frame: pl.DataFrame, how: LabelTransform) -> pl.DataFrame:
     return frame.with_columns(rank.over("date").alias(LABEL))
 
 
-def _new_model(family: Family, seed: int, params: dict[str, Any] | None) -> Any:
+def new_model(family: Family, seed: int, params: dict[str, Any] | None) -> Any:
+    """An unfitted model of ``family`` with ``params`` over the family defaults."""
     if family == "lgbm_regressor":
         return LgbmRegressor(seed=seed, **(params or {}))
     if family == "bayesian_ridge":
@@ -211,7 +213,7 @@ def train_horizon_model(
     normalizer = CrossSectionalNormalizer(floats).fit(fpanel.between(*train), *train)
     normed = normalizer.transform(fpanel)
     panel = build_panel(normed.frame, targets, horizon, label=label, feature_columns=columns)
-    panel = Panel(_transform_label(panel.frame, label_transform), columns, horizon, panel.label_source)
+    panel = Panel(transform_label(panel.frame, label_transform), columns, horizon, panel.label_source)
     in_train = pl.col("date").is_between(*train) & (pl.col(LABEL_END) < valid[0])
     in_valid = pl.col("date").is_between(*valid) & (pl.col(LABEL_END) <= valid[1])
     tr = Panel(panel.frame.filter(in_train), columns, horizon, panel.label_source)
@@ -225,7 +227,7 @@ def train_horizon_model(
         order = np.lexsort((rng.random(codes.size), codes))  # random order within each date
         y = y[order]  # rows are date-sorted, so labels stay on their own date
     x_va = va.feature_matrix()
-    model = _new_model(family, seed, params).fit(
+    model = new_model(family, seed, params).fit(
         tr.feature_matrix(), y, sample_weight=sample_weights(tr), eval_set=(x_va, va.labels())
     )
     scores = va.frame.select(*KEYS).with_columns(pl.Series("score", model.predict(x_va)))

@@ -1,4 +1,4 @@
-"""Asset ``ml/model``: train the ML return forecaster per horizon, register it, maybe promote it."""
+"""Asset ``ml/model``: train the ML return forecaster per horizon, register it, and let governance decide the champion."""
 
 import base64
 import datetime as dt
@@ -9,6 +9,7 @@ import polars as pl
 from pydantic import Field
 
 from model_code.forecasting.base import HORIZONS
+from model_code.governance_store import decisions_markdown, latest_decisions
 from model_code.ml.importance import importance_markdown, importance_plot_png
 from model_code.ml.lifecycle import (
     FAMILIES,
@@ -60,6 +61,9 @@ class MlTrainingConfig(dg.Config):
     )
     threads: int = Field(default=0, description="LightGBM threads; 0 = every core.")
     importance_repeats: int = Field(default=5, description="Shuffles per feature for permutation importance.")
+    governance_folds: int = Field(
+        default=3, description="Purged walk-forward folds of the out-of-fold record governance gates on."
+    )
 
 
 def _params(config: MlTrainingConfig) -> dict | None:
@@ -95,9 +99,34 @@ def _horizon_metadata(hf: HorizonFit, reg: Registration) -> dict[str, dg.Metadat
         f"valid_hit_rate_h{h}": dg.MetadataValue.float(float(m["hit"])),
         f"calibration_slope_h{h}": dg.MetadataValue.float(float(m["cal_slope"])),
         f"trees_h{h}": dg.MetadataValue.float(float(m["best_iteration"])),
+        f"oof_rank_ic_h{h}": dg.MetadataValue.float(float(m["oof_rank_ic"])),
         f"model_id_h{h}": dg.MetadataValue.text(reg.model_id),
         f"status_h{h}": dg.MetadataValue.text(f"{reg.status}: {reg.reason}"),
+        **_decision_metadata(h, reg),
         **_plot(h, hf.fit.importance),
+    }
+
+
+def _evidence_float(value: object) -> float:
+    return float(value) if isinstance(value, int | float) else float("nan")
+
+
+def _decision_metadata(h: int, reg: Registration) -> dict[str, dg.MetadataValue]:
+    """The gate's numbers on the new model (NaN where the gate had none) and its action."""
+    d = reg.decision
+    if d is None:
+        return {}
+    ev = d.evidence
+    return {
+        f"decision_h{h}": dg.MetadataValue.text(f"{d.action}: {d.reason}"),
+        f"dm_p_h{h}": dg.MetadataValue.float(_evidence_float(ev.get("dm_p_one_sided"))),
+        f"dm_stat_h{h}": dg.MetadataValue.float(_evidence_float(ev.get("dm_stat"))),
+        f"dsr_h{h}": dg.MetadataValue.float(_evidence_float(ev.get("dsr"))),
+        f"profit_factor_uplift_h{h}": dg.MetadataValue.float(_evidence_float(ev.get("profit_factor_uplift"))),
+        f"drawdown_growth_h{h}": dg.MetadataValue.float(_evidence_float(ev.get("drawdown_growth"))),
+        f"reverted_h{h}": dg.MetadataValue.float(
+            float(any(x.decision.action == "revert" for x in reg.decisions))
+        ),
     }
 
 
@@ -129,9 +158,14 @@ def ml_model(
     Windows end at the latest realized label: validation = the last ``valid_months`` of labelled
     dates, training = ``train_years`` before it, purged of labels that end inside validation.
     The score is calibrated to an h-session log return with split-conformal 80/95 % intervals on
-    the validation window. The new model becomes champion when there is no usable champion for
-    its family and horizon or its validation Rank IC is at least the champion's; otherwise it is
-    registered as a challenger. Models expire ``expiry_days`` after training.
+    the validation window. Governance decides the champion (``model_code/governance.py``): the
+    new model's out-of-fold record (purged walk-forward folds of its configuration) must beat
+    the champion's stored record (or, with no usable champion, the random walk) with DM p < 0.05,
+    DSR >= 0.95, profit factor +3 % and drawdown growth <= 50 %; otherwise it is registered as a
+    challenger, and with no champion the family abstains (``ml/predictions`` then says why). A
+    champion that was promoted over an earlier one reverts to it when significantly worse on the
+    dates since its promotion. Every decision goes to ``models.decisions``; the metadata shows the
+    latest ones. Models expire ``expiry_days`` after training.
     """
     if config.family not in FAMILIES:
         raise dg.Failure(f"family must be one of {FAMILIES}, got {config.family!r}")
@@ -165,11 +199,13 @@ def ml_model(
         seed=config.seed,
         params=_params(config),
         importance_repeats=config.importance_repeats,
+        governance_folds=config.governance_folds,
         on_trained=lambda hf: context.log.info("ml/model h=%d trained in %.1fs", hf.horizon, hf.seconds),
     )
     training_seconds = time.perf_counter() - began
     with warehouse.open() as wh:
-        registrations = register_fits(wh, fits, expiry_days=config.expiry_days)
+        registrations = register_fits(wh, fits, expiry_days=config.expiry_days, recent=(features, targets))
+        decisions = latest_decisions(wh, config.family, limit=4 * len(config.horizons))
     metadata: dict[str, dg.MetadataValue] = {}
     for hf, reg in zip(fits, registrations, strict=True):
         context.log.info(
@@ -184,6 +220,10 @@ def ml_model(
             "horizons_promoted": dg.MetadataValue.float(
                 float(sum(r.status == "champion" for r in registrations))
             ),
+            "horizons_abstaining": dg.MetadataValue.float(
+                float(sum(r.decision is not None and r.decision.action == "abstain" for r in registrations))
+            ),
+            "decisions": dg.MetadataValue.md(decisions_markdown(decisions)),
             "training_seconds": dg.MetadataValue.float(training_seconds),
             "training_rows_read": dg.MetadataValue.float(float(features.height)),
             "feature_importance": dg.MetadataValue.md("\n\n".join(sections)),

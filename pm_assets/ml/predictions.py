@@ -4,6 +4,7 @@ import dagster as dg
 from pydantic import Field
 
 from model_code.forecasting.base import HORIZONS
+from model_code.governance_store import no_champion_reason
 from model_code.market_data.calendar import trading_calendar
 from model_code.ml.lifecycle import MODEL_NAMES
 from model_code.ml.registry import ModelRegistry, load_artifact
@@ -44,7 +45,9 @@ def ml_predictions(
     from the champion ML model of each family and horizon, in ``forecasts.ml_predictions`` (the
     columns of ``forecasts.predictions``; model ``lgbm`` / ``bayesian_ridge``).
 
-    Each as_of scores only the feature rows dated as_of. A champion past its expiry is refused
+    Each as_of scores only the feature rows dated as_of. A family and horizon without a champion
+    (governance promoted none) abstains: no rows, and ``no_champion_reasons`` gives the latest
+    ``models.decisions`` reason. A champion past its expiry is refused
     (no rows for that horizon, listed in ``expired_horizons``); so is one trained on labels that
     closed after as_of (``not_point_in_time``), which would be a look-ahead.
     """
@@ -53,14 +56,17 @@ def ml_predictions(
     with warehouse.open() as wh:
         registry = ModelRegistry(wh)
         champions = {(f, h): registry.champion(f, h) for f in config.families for h in config.horizons}
+        why = {key: no_champion_reason(wh, *key) for key, rec in champions.items() if rec is None}
         features = wh.query("@features_daily_between", [start, end])
     # Artifacts are plain files: they load, and the models score, with the warehouse closed.
-    result = score_champions(champions, load_artifact, features, sessions)
+    result = score_champions(champions, load_artifact, features, sessions, why)
     if result.rows.height:
         with warehouse.open() as wh, wh.transaction():
             wh.upsert("forecasts.ml_predictions", result.rows, KEYS)
     for as_of, n in result.rows_per_session.items():
         context.log.info("ml/predictions %s: %d rows", as_of, n)
+    for label, message in sorted(result.skipped["no_champion"].items()):
+        context.log.info("ml/predictions %s abstains: %s", label, message)
     for reason in ("expired", "not_point_in_time"):
         for label, message in sorted(result.skipped[reason].items()):
             context.log.warning("ml/predictions %s: %s", label, message)
@@ -84,6 +90,10 @@ def ml_predictions(
             "expired_count": dg.MetadataValue.float(float(len(expired))),
             "not_point_in_time": _names(result.labels("not_point_in_time")),
             "no_champion": _names(result.labels("no_champion")),
+            "no_champion_reasons": dg.MetadataValue.md(
+                "\n\n".join(f"* **{k}**: {v}" for k, v in sorted(result.skipped["no_champion"].items()))
+                or "every family and horizon has a champion"
+            ),
             "not_a_forecaster": _names(result.labels("not_a_forecaster")),
             "expiry_messages": dg.MetadataValue.md(
                 "\n\n".join(f"* **{k}**: {v}" for k, v in messages) or "no champion expired"

@@ -32,3 +32,26 @@ CREATE TABLE IF NOT EXISTS models.feature_importance (
     permutation_std  DOUBLE,
     PRIMARY KEY (model_id, feature)
 );
+
+-- Every governance decision with its evidence (model_code/governance.py, written by
+-- model_code/governance_store.py). family: a models.registry family, or 'router' for the
+-- router's primary (subject/rival then 'ml' / 'ts'). action: promote (subject becomes champion
+-- over rival), refuse (subject did not clear the gate against rival), revert (subject, the
+-- previous champion, replaces rival), keep (subject stays champion), abstain (no candidate
+-- cleared the gate against the baseline named by rival: the family has no champion).
+-- evidence is JSON (DM statistic and one-sided p, DSR, profit factor uplift, drawdown growth,
+-- origins compared ...); data_end: the last session whose realized targets the evidence used.
+-- Natural key (decided_at, family, horizon, subject, rival): a rerun of the same decision
+-- overwrites its row.
+CREATE TABLE IF NOT EXISTS models.decisions (
+    decided_at  TIMESTAMP NOT NULL,
+    family      VARCHAR   NOT NULL,
+    horizon     INTEGER   NOT NULL,
+    subject     VARCHAR   NOT NULL,
+    rival       VARCHAR   NOT NULL,
+    action      VARCHAR   NOT NULL CHECK (action IN ('promote', 'refuse', 'revert', 'keep', 'abstain')),
+    reason      VARCHAR   NOT NULL,
+    evidence    VARCHAR   NOT NULL,
+    data_end    DATE,
+    PRIMARY KEY (decided_at, family, horizon, subject, rival)
+);

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from dataclasses import replace
 
 import numpy as np
 import polars as pl
@@ -21,11 +22,12 @@ from model_code.ml.forecasts import (
     prediction_rows,
 )
 from model_code.ml.lifecycle import (
+    _same_configuration,
+    _unusable,
     fit_forecaster,
     history_start,
     known_at,
     months_before,
-    promotion_status,
     training_windows,
 )
 from model_code.ml.loading import load_model
@@ -248,19 +250,16 @@ def _record(**kw) -> RegistryRecord:
     return RegistryRecord(**{**base, **kw})
 
 
-def test_promotion_rule():
-    fhash = feature_list_hash(["a", "b"])
-
-    def status(rank_ic, champion):
-        return promotion_status(rank_ic, champion, feature_list_hash=fhash, now=NOW)
-
-    assert status(-0.5, None) == ("champion", "no champion yet")
-    assert status(0.02, _record())[0] == "champion"  # a tie promotes the fresher model
-    assert status(0.03, _record())[0] == "champion"
-    kept = status(0.01, _record())
-    assert kept[0] == "challenger" and "lgbm_regressor-h5-old" in kept[1]
-    assert status(math.nan, _record())[0] == "challenger"
-    assert status(0.0, _record(expires_at=NOW - dt.timedelta(hours=1)))[1].endswith("UTC")
-    assert "another feature list" in status(0.0, _record(feature_list_hash="x"))[1]
-    assert "no return calibration" in status(0.0, _record(cv_metrics={"rank_ic": 0.5}))[1]
-    assert "no validation Rank IC" in status(0.0, _record(cv_metrics={"cal_slope": 0.1, "rank_ic": None}))[1]
+def test_a_champion_is_no_incumbent_when_expired_or_not_a_forecaster(fitted):
+    # Governance then gates the new model against the random walk instead (test_ml_governance).
+    assert _unusable(None, NOW) == "no champion yet"
+    assert _unusable(_record(), NOW) is None
+    assert _unusable(_record(expires_at=NOW - dt.timedelta(hours=1)), NOW).endswith("UTC")
+    assert "not a return forecaster" in _unusable(_record(cv_metrics={"rank_ic": 0.5}), NOW)
+    fc = fitted[1].forecaster
+    same = _record(
+        params=fc.params, feature_list_hash=feature_list_hash(fc.feature_columns), family=fc.family
+    )
+    assert _same_configuration(same, fc)
+    assert not _same_configuration(_record(params={**fc.params, "num_leaves": 3}), fc)
+    assert not _same_configuration(replace(same, feature_list_hash="x"), fc)

@@ -68,53 +68,33 @@ def test_train_horizons_fits_each_horizon_in_order_on_its_own_windows(frames, tr
         train_horizons(*frames, [1], **WINDOWS, family="lgbm_classifier")  # type: ignore[arg-type]
 
 
-def test_register_fits_promotes_by_rank_ic_and_writes_importance(trained, registry):
+def test_register_fits_writes_importance_tracks_and_a_decision_per_horizon(trained, registry):
+    # Random-walk bars: no model has skill, so governance promotes none and the family abstains.
     fits, _ = trained
     first = register_fits(registry.warehouse, fits, expiry_days=30, registry=registry, now=NOW)
-    assert [(r.horizon, r.status, r.reason) for r in first] == [
-        (5, "champion", "no champion yet"),
-        (1, "champion", "no champion yet"),
-    ]
+    assert [(r.horizon, r.status) for r in first] == [(5, "challenger"), (1, "challenger")]
     for hf, reg in zip(fits, first, strict=True):
+        assert reg.decision.action == "abstain" and reg.reason.startswith("no champion yet; ")
+        assert reg.model_id in reg.reason and reg.decision.rival == "random_walk"
         rec = registry.record(reg.model_id)
-        assert rec.horizon == hf.horizon and rec.trained_at == NOW
+        assert rec.horizon == hf.horizon and rec.trained_at == NOW and rec.status == "challenger"
         assert rec.expires_at == NOW + dt.timedelta(days=30)
         assert (rec.train_start, rec.train_end) == hf.windows.train
         assert rec.cv_metrics["rank_ic"] == pytest.approx(hf.fit.metrics["rank_ic"])
+        assert rec.cv_metrics["oof_days"] == hf.fit.track.height > 50
         assert rec.cv_metrics["data_end"] == hf.windows.data_end.isoformat()
         assert rec.cv_metrics["valid_start"] == hf.windows.valid[0].isoformat()
         assert (registry.artifact_root / reg.model_id / "forecaster.json").is_file()
+        assert (registry.artifact_root / reg.model_id / "track_record.parquet").is_file()
         n = registry.warehouse.execute(
             "SELECT count(*) FROM models.feature_importance WHERE model_id = ?", [reg.model_id]
         )[0][0]
         assert n == len(hf.fit.forecaster.feature_columns)
-
-    # The same fits an hour later tie on Rank IC: the newer models take over.
-    second = register_fits(
-        registry.warehouse, fits, expiry_days=30, registry=registry, now=NOW + dt.timedelta(hours=1)
-    )
-    assert {r.status for r in second} == {"champion"}
-    status = _status(registry)
-    assert {status[r.model_id] for r in first} == {"retired"}
-
-    # A champion with a better validation Rank IC stays; the new h=5 model is a challenger.
-    h5 = second[0].model_id
-    metrics = {**registry.record(h5).cv_metrics, "rank_ic": 0.99}
-    registry.warehouse.execute(
-        "UPDATE models.registry SET cv_metrics = ? WHERE model_id = ?", [json.dumps(metrics), h5]
-    )
-    third = register_fits(
-        registry.warehouse, fits, expiry_days=None, registry=registry, now=NOW + dt.timedelta(hours=2)
-    )
-    assert third[0].status == "challenger" and h5 in third[0].reason and third[1].status == "champion"
-    assert registry.champion("lgbm_regressor", 5).model_id == h5
-    assert registry.record(third[1].model_id).expires_at is None
-
-    # Past its expiry (an hour + 30 days after NOW) that champion is no obstacle, whatever its Rank IC.
-    late = register_fits(
-        registry.warehouse, fits[:1], expiry_days=30, registry=registry, now=NOW + dt.timedelta(days=31)
-    )
-    assert late[0].status == "champion" and "expired" in late[0].reason
+    assert registry.champion("lgbm_regressor", 5) is None
+    logged = registry.warehouse.query("SELECT * FROM models.decisions ORDER BY horizon")
+    assert logged["action"].to_list() == ["abstain", "abstain"] and logged["horizon"].to_list() == [1, 5]
+    evidence = json.loads(logged["evidence"][1])
+    assert evidence["dates"] == fits[0].fit.track.height and 0 <= evidence["dm_p_one_sided"] <= 1
 
 
 def test_a_failure_registers_nothing_and_leaves_no_artifact(trained, registry):
