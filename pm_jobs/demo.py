@@ -112,6 +112,10 @@ def main() -> int:
             "valid_rank_ic, train_start, train_end FROM models.registry WHERE status = 'champion' "
             "ORDER BY family, horizon"
         )
+        decisions = wh.query(
+            "SELECT decided_at, family, horizon, action, subject, rival, reason FROM models.decisions "
+            "ORDER BY decided_at DESC, family, horizon LIMIT 8"
+        )
         signals = wh.query(
             "SELECT action, source, count(*) AS signals, round(avg(confidence), 3) AS mean_confidence "
             "FROM signals.daily WHERE as_of = ? GROUP BY ALL ORDER BY action, source",
@@ -143,6 +147,8 @@ def main() -> int:
         print(ml_forecasts)
         print("ML champions (models.registry; artifacts under $PM_HOME/models):")
         print(champions)
+        print("Latest governance decisions (models.decisions; evidence JSON in its evidence column):")
+        print(decisions)
         print(f"Signals for {keys[-1]} by action and source (signals.daily; reasons in its reason column):")
         print(signals)
         print(f"Allocation for {keys[-1]} (portfolio.allocations; CASH included, weights sum to 1):")
