@@ -90,7 +90,7 @@ class Order:
     decision_close: float | None = None
     decision_equity: float = math.nan
     liquidity: float = math.inf
-    sigma: float = math.nan
+    sigma: float | None = None  # None: unknown (no impact charged)
 
     @property
     def side(self) -> str:
@@ -372,10 +372,10 @@ def step(
     after = Book(account, date, cash, positions, equity, peak, halted, note)
 
     # 6. the day's orders
-    if halted is not None:
+    if stored_orders is not None and any(o.kind == REBALANCE for o in stored_orders):
+        orders = [o for o in stored_orders if o.kind == REBALANCE]  # placed already: a fact
+    elif halted is not None:
         orders: list[Order] = []
-    elif stored_orders is not None and any(o.kind == REBALANCE for o in stored_orders):
-        orders = [o for o in stored_orders if o.kind == REBALANCE]
     elif weights is None:
         orders = []
     else:
@@ -416,7 +416,7 @@ def _fill_pending(pending: Sequence[Order], session: Session, config: LedgerConf
         np.array([session.close.get(o.ticker, nan) for o in todo]),
     )
     liquidity = np.array([o.liquidity for o in todo]) * ratio
-    sigma = np.array([o.sigma for o in todo])
+    sigma = np.array([math.nan if o.sigma is None else o.sigma for o in todo])
     done = execute(qty, price, liquidity, sigma, config.execution)
     return [_fill_row(o, session.date, float(ratio[i]), done, i) for i, o in enumerate(todo)]
 
@@ -450,7 +450,11 @@ def _orders(book: Book, session: Session, weights: Mapping[str, float], config: 
                 float(close[i]),
                 book.equity,
                 session.liquidity.get(t, 0.0),
-                session.sigma.get(t, math.nan),
+                _known(session.sigma.get(t)),
             )
         )
     return out
+
+
+def _known(x: float | None) -> float | None:
+    return x if x is not None and math.isfinite(x) else None
