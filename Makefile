@@ -16,7 +16,7 @@ export MKL_NUM_THREADS ?= 1
 # of 0.4 s on 2 busy cores); passive workers sleep instead and cost nothing when idle.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: install demo test dev bench check-defs dagster-home clean
+.PHONY: install demo test dev bench bench-venv check-defs dagster-home clean
 
 # The venv is rebuilt when pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml
@@ -43,7 +43,20 @@ test: install check-defs
 dev: install dagster-home
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
+# vectorbt, for the backtest benchmark's comparison only, in a venv of its own: its releases pin
+# pandas >= 3 (and numba), which clash with the project's pandas < 3. A failed install (offline)
+# does not stop `make bench`: benchmarks.backtest then says vectorbt was not run.
+BENCH_VENV ?= .venv-bench
+$(BENCH_VENV)/.installed:
+	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet 'vectorbt>=1.2,<1.3'
+	@touch $@
+
+bench-venv: $(BENCH_VENV)/.installed
+
 bench: install
+	-@$(MAKE) --no-print-directory bench-venv
 	$(BIN)/python -m benchmarks.ingest_validate
 	$(BIN)/python -m benchmarks.features
 	$(BIN)/python -m benchmarks.forecasting --tickers 400 --sample 12 --workers 2
