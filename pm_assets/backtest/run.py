@@ -10,7 +10,17 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from model_code.backtest.runs import BASELINES, NothingToBacktest, backtest_allocations, config_hash
+from model_code.backtest.runs import (
+    BASELINES,
+    NothingToBacktest,
+    backtest_allocations,
+    capacity_frame,
+    config_hash,
+    headline,
+    markdown,
+    regime_frame,
+    regime_labels,
+)
 from model_code.costs import TradingCosts
 from model_code.execution import ExecutionConfig
 from pm_resources import DUCKDB_POOL, WarehouseResource
@@ -62,8 +72,11 @@ def backtest_run(
     next bar (open, or close for close-only tickers), 5 + 5 bps a side, the 10 %-of-ADV cap,
     beside the equal-weight universe, inverse volatility and buy-and-hold, in ``backtest.equity``
     and ``backtest.metrics`` (CAGR, Sharpe, drawdown, PSR, DSR over every configuration ever run
-    in ``backtest.trials``, ...). Metadata: each strategy's Sharpe, CAGR, max drawdown and DSR,
-    and the tickers without volume data (traded without the participation cap).
+    in ``backtest.trials``, ...), with per-regime Sharpes in ``backtest.regimes`` and the AUM
+    capacity (k = 1 and 0.5) in ``backtest.capacity``, all in one transaction. Metadata: each
+    strategy's Sharpe, CAGR, max drawdown and DSR, the strategy's capacity and worst regime
+    Sharpe, both tables in markdown, and the tickers without volume data (traded without the
+    participation cap).
     """
     with warehouse.open() as wh:
         allocations = wh.query("@allocations_between", [FIRST, LAST])
@@ -84,6 +97,9 @@ def backtest_run(
     except NothingToBacktest as exc:
         context.log.info(str(exc))
         return dg.MaterializeResult(metadata={"why_empty": dg.MetadataValue.text(str(exc))})
+    labels, skipped = regime_labels(run, bars)
+    regimes = regime_frame(run, labels)
+    capacities = capacity_frame(run, config.execution())
     now = dt.datetime.now(dt.UTC)
     run_id = context.run.run_id
     strategy = run.metrics.filter(pl.col("strategy") == "strategy").row(0, named=True)
@@ -110,6 +126,15 @@ def backtest_run(
             ["run_id", "strategy", "date"],
         )
         wh.upsert("backtest.metrics", run.metrics.with_columns(run_id=pl.lit(run_id)), ["run_id", "strategy"])
+        if regimes.height:
+            wh.upsert(
+                "backtest.regimes",
+                regimes.with_columns(run_id=pl.lit(run_id)),
+                ["run_id", "strategy", "regime_kind", "regime"],
+            )
+        wh.upsert(
+            "backtest.capacity", capacities.with_columns(run_id=pl.lit(run_id)), ["run_id", "strategy", "k"]
+        )
         wh.upsert(
             "backtest.trials",
             pl.DataFrame(
@@ -131,6 +156,33 @@ def backtest_run(
         for metric in ("sharpe", "cagr", "max_drawdown", "dsr"):
             if row[metric] is not None and math.isfinite(row[metric]):
                 metadata[f"{metric}_{row['strategy']}"] = dg.MetadataValue.float(float(row[metric]))
+    for name, value in headline(regimes, capacities).items():
+        metadata[name] = dg.MetadataValue.float(value)
+    shown = regimes.select(
+        "strategy",
+        "regime_kind",
+        "regime",
+        "n",
+        "sharpe_annualized",
+        "sharpe_se",
+        "is_worst",
+        "heterogeneity_p",
+    )
+    metadata["regimes"] = dg.MetadataValue.md(markdown(shown) if shown.height else "no regime scored")
+    metadata["capacity"] = dg.MetadataValue.md(
+        markdown(
+            capacities.select(
+                "strategy",
+                "k",
+                "aum_edge_vanishes",
+                "aum_sharpe_halves",
+                "aum_participation_binds",
+                "capacity",
+            )
+        )
+    )
+    if skipped:
+        metadata["regimes_skipped"] = dg.MetadataValue.text("; ".join(skipped.values()))
     metadata["baselines"] = dg.MetadataValue.text(", ".join(BASELINES))
     metadata["tickers_without_volume"] = dg.MetadataValue.float(float(len(run.without_volume)))
     if run.without_volume:

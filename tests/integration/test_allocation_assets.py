@@ -90,6 +90,23 @@ def test_the_backtest_replays_the_allocations_beside_baselines_and_logs_every_tr
     assert (equity["costs"] >= 0).all() and equity["costs"].sum() > 0  # it traded, and paid for it
     runs = _q(db, "SELECT * FROM backtest.runs")
     assert runs.height == 1 and runs["git_sha"][0] != "" and runs["data_start"][0] == dt.date(2019, 5, 1)
+    # the run's regime and capacity tables, written with it, and their headline in the metadata
+    regimes = _q(db, "SELECT * FROM backtest.regimes")
+    capacity = _q(db, "SELECT * FROM backtest.capacity")
+    assert set(regimes["run_id"]) == set(capacity["run_id"]) == set(runs["run_id"])
+    assert set(capacity["strategy"]) == set(metrics["strategy"]) and set(capacity["k"]) == {1.0, 0.5}
+    assert regimes.height > 0 and set(regimes["regime_kind"]) <= {"volatility", "trend", "hmm"}
+    worst = regimes.filter(pl.col("is_worst")).group_by("strategy", "regime_kind").len()
+    assert (worst["len"] == 1).all()
+    meta = first.asset_materializations_for_node("backtest__run")[0].metadata
+    assert (
+        "| strategy | regime_kind |" in meta["regimes"].value and "| strategy | k |" in meta["capacity"].value
+    )
+    ours = regimes.filter(pl.col("strategy") == "strategy")
+    assert ours.height > 0 and meta["worst_regime_sharpe"].value == ours["sharpe_annualized"].min()
+    # the seeded bars are close-only: no ADV prices any trade, so the capacity is unknown, not inf
+    assert capacity["capacity"].is_null().all() and (capacity["unpriced_trades"] == capacity["trades"]).all()
+    assert "capacity_usd" not in meta and meta["capacity_unpriced_trades"].value > 0
     # the same configuration again is the same trial; other costs are a new one
     assert dg.materialize(backtest_assets, resources=resources).success
     assert _q(db, "SELECT count(*) n FROM backtest.trials")["n"][0] == 1
