@@ -117,7 +117,8 @@ def vectorbt_inputs(p: dict[str, np.ndarray], config: ExecutionConfig) -> dict[s
 def run_vectorbt(inputs: dict[str, np.ndarray], repeat: int, python: Path) -> dict[str, object]:
     """vectorbt's timings and final values from its own venv, or ``{"error": why}``."""
     if not python.exists():
-        return {"error": f"no {python.relative_to(ROOT)} (make bench-venv makes it)"}
+        shown = python.relative_to(ROOT) if python.is_relative_to(ROOT) else python
+        return {"error": f"no {shown} (make bench-venv makes it)"}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "panels.npz"
         np.savez(path, **inputs)

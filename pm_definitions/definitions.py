@@ -7,6 +7,7 @@ from pm_assets.features import feature_assets
 from pm_assets.forecasts import forecast_assets
 from pm_assets.market import market_assets
 from pm_assets.ml import ml_assets
+from pm_assets.paper import paper_assets
 from pm_assets.portfolio import portfolio_assets
 from pm_assets.signals import signal_assets
 from pm_jobs import (
@@ -28,6 +29,7 @@ defs = dg.Definitions(
         *signal_assets,
         *portfolio_assets,
         *backtest_assets,
+        *paper_assets,
     ],
     jobs=[nightly_job, ml_training_job],
     schedules=[nightly_schedule, ml_training_schedule],

@@ -87,6 +87,18 @@ EXPECTED_SPECS = {
         "kinds": {"duckdb", "polars"},
         "partitioned": False,
     },
+    "paper/account": {
+        "deps": {"market/ohlcv", "portfolio/allocations"},
+        "group": "paper",
+        "kinds": {"duckdb", "numpy"},
+        "partitioned": True,
+    },
+    "paper/orders": {
+        "deps": {"paper/account", "portfolio/allocations"},
+        "group": "paper",
+        "kinds": {"duckdb", "numpy"},
+        "partitioned": True,
+    },
 }
 
 
