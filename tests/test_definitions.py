@@ -177,7 +177,7 @@ def test_jobs_select_their_assets():
 
 def test_partitioned_assets_of_the_nightly_job_share_one_backfill_policy():
     nightly = {dg.AssetKey.from_user_string(k) for k in _job_keys("nightly_job")}
-    policies = {a.backfill_policy for a in defs.assets if a.partitions_def is not None and a.key in nightly}
+    policies = {a.backfill_policy for a in defs.assets if a.partitions_def is not None and a.keys & nightly}
     assert len(policies) == 1 and next(iter(policies)).max_partitions_per_run == 126
 
 
