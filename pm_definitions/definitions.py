@@ -7,6 +7,7 @@ from pm_assets.features import feature_assets
 from pm_assets.forecasts import forecast_assets
 from pm_assets.market import market_assets
 from pm_assets.ml import ml_assets
+from pm_assets.monitoring import monitoring_assets
 from pm_assets.paper import paper_assets
 from pm_assets.portfolio import portfolio_assets
 from pm_assets.signals import signal_assets
@@ -30,6 +31,7 @@ defs = dg.Definitions(
         *portfolio_assets,
         *backtest_assets,
         *paper_assets,
+        *monitoring_assets,
     ],
     jobs=[nightly_job, ml_training_job],
     schedules=[nightly_schedule, ml_training_schedule],

@@ -163,8 +163,9 @@ def backtest_run(
         "regime_kind",
         "regime",
         "n",
-        "sharpe_annualized",
+        "sharpe",
         "sharpe_se",
+        "sharpe_annualized",
         "is_worst",
         "heterogeneity_p",
     )
