@@ -3,6 +3,9 @@
 ``ml_model`` trains, registers and maybe promotes one model per horizon; the nightly job then
 scores the champions (``ml/predictions``). Saturday 06:00 New York time falls after Friday's
 bars are in (the nightly run at 01:30) and leaves a week inside the default 30-day expiry.
+The schedule starts RUNNING when the daemon starts (``dagster schedule stop ml_training_schedule``).
+
+The weekly statistical refit is ``refit_schedule`` (``pm_jobs/refit.py``), an hour later.
 """
 
 import dagster as dg
@@ -20,5 +23,5 @@ ml_training_schedule = dg.ScheduleDefinition(
     job=ml_training_job,
     cron_schedule="0 6 * * 6",
     execution_timezone=MARKET_TIMEZONE,
-    default_status=dg.DefaultScheduleStatus.STOPPED,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
 )

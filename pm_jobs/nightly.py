@@ -1,11 +1,15 @@
 """The nightly batch: ingest and validate the last session's bars, build features and targets,
 forecast and score the champion ML models, route signals and score the past ones, size
 target weights under the risk limits and backtest them beside their baselines (later: paper
-trades), on trading days only. The ML models themselves are trained weekly (``pm_jobs.ml_training``).
+trades), then monitor every forecaster's rolling accuracy, the bars' freshness and the fits'
+age (``monitoring`` group, after the forecasts it judges), on trading days only. The ML models
+themselves are trained weekly (``pm_jobs.ml_training``).
 
 The schedule fires at 01:30 New York time, Tuesday to Saturday, and asks for the partition of
 the previous calendar day when that day was an NYSE session; on the night after a holiday it
 skips with a reason. Vendors publish end-of-day bars by ~20:00 ET, so 01:30 leaves margin.
+It starts RUNNING when the daemon starts (stop it in the UI or with ``dagster schedule stop
+nightly_schedule``).
 """
 
 import datetime as dt
@@ -18,13 +22,14 @@ from pm_assets.partitions import MARKET_TIMEZONE
 nightly_job = dg.define_asset_job(
     name="nightly_job",
     selection=dg.AssetSelection.groups(
-        "market", "features", "forecasts", "signals", "portfolio", "backtest", "paper"
+        "market", "features", "forecasts", "signals", "portfolio", "backtest", "paper", "monitoring"
     )
     | dg.AssetSelection.assets(dg.AssetKey(["ml", "predictions"])),
     description=(
         "Ingest and validate daily bars, build features and targets, forecast with the statistical "
         "and the champion ML models, route one signal per ticker, score past signals and size the "
-        "target weights under the risk limits and backtest them beside their baselines (the platform's "
+        "target weights under the risk limits and backtest them beside their baselines, and monitor "
+        "every forecaster's rolling accuracy, the bars' freshness and the fits' age (the platform's "
         "main job)."
     ),
 )
@@ -34,7 +39,7 @@ nightly_job = dg.define_asset_job(
     job=nightly_job,
     cron_schedule="30 1 * * 2-6",
     execution_timezone=MARKET_TIMEZONE,
-    default_status=dg.DefaultScheduleStatus.STOPPED,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
 )
 def nightly_schedule(context: dg.ScheduleEvaluationContext):
     """Run the nightly job for the session that closed yesterday (skip after non-sessions)."""

@@ -1,4 +1,4 @@
-"""Dagster resources: the DuckDB warehouse, the market data sources and the Ollama LLM server.
+"""Dagster resources: the DuckDB warehouse, the market data sources, the Ollama LLM server, alerts.
 
 :func:`build_resources` reads the environment once, at definition load:
 
@@ -11,6 +11,7 @@
 - ``PM_ALPHAVANTAGE_KEY`` / ``PM_FINNHUB_KEY``: API keys, passed as ``dg.EnvVar``.
 - ``OLLAMA_HOST``: the Ollama server for the LLM fallback (default ``127.0.0.1:11434``).
 - ``PM_OLLAMA_TOKEN``: bearer token for a remote Ollama behind an auth proxy, passed as ``dg.EnvVar``.
+- ``PM_ALERT_WEBHOOK_URL``: where alerts are POSTed besides ``$PM_HOME/alerts/alerts.jsonl``, as ``dg.EnvVar``.
 
 Run config for ``market_data`` and ``ollama`` adds to these: a field it leaves out still takes
 its variable (see :mod:`pm_resources.market_data`).
@@ -22,13 +23,21 @@ import os
 
 import dagster as dg
 
-from model_code.settings import duckdb_path
+from model_code.settings import duckdb_path, pm_home
 from model_code.warehouse import DEFAULT_LOCK_TIMEOUT
+from pm_resources.alerts import AlertsResource
 from pm_resources.market_data import MarketDataResource
 from pm_resources.ollama import OllamaResource
 from pm_resources.warehouse import DUCKDB_POOL, WarehouseResource
 
-__all__ = ["DUCKDB_POOL", "MarketDataResource", "OllamaResource", "WarehouseResource", "build_resources"]
+__all__ = [
+    "DUCKDB_POOL",
+    "AlertsResource",
+    "MarketDataResource",
+    "OllamaResource",
+    "WarehouseResource",
+    "build_resources",
+]
 
 
 def _env_key(name: str) -> dg.EnvVar | None:
@@ -53,4 +62,7 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             finnhub_key=_env_key("PM_FINNHUB_KEY"),
         ),
         "ollama": OllamaResource(host=_env_key("OLLAMA_HOST"), bearer_token=_env_key("PM_OLLAMA_TOKEN")),
+        "alerts": AlertsResource(
+            alerts_dir=str(pm_home() / "alerts"), webhook_url=_env_key("PM_ALERT_WEBHOOK_URL")
+        ),
     }

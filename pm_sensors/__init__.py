@@ -1,7 +1,31 @@
-"""Sensors: none exist yet, so ``all_sensors`` is empty and the definitions register none.
+"""Sensors: they read asset events, check results and run status, never DuckDB.
 
-The accuracy-decay retraining sensor arrives in a later issue and will live here. Sensors in
-this package read asset materializations and check results, never DuckDB.
+- ``accuracy_decay_sensor``: refits exactly the decayed models and tickers (ML: horizons) named
+  by ``monitoring/model_health`` (:mod:`pm_sensors.accuracy_decay`).
+- ``run_failure_alert_sensor``: every failed run becomes an alert (:mod:`pm_sensors.run_failure`).
+
+Both start RUNNING when the daemon starts.
 """
 
-all_sensors: list = []
+import pm_jobs
+from pm_jobs import ml_training_job
+from pm_sensors.accuracy_decay import build_accuracy_decay_sensor
+from pm_sensors.refit_requests import REFIT_JOB, ml_training_run_config, refit_run_config
+from pm_sensors.run_failure import run_failure_alert_sensor
+
+# The statistical refit job (forecasts/fits, pm_jobs/refit.py). Without one (a tree before stored
+# fits), statistical models refit nightly and the sensor asks for ML training only.
+accuracy_decay_sensor = build_accuracy_decay_sensor(
+    ml_job=ml_training_job, refit_job=getattr(pm_jobs, REFIT_JOB, None)
+)
+
+all_sensors: list = [accuracy_decay_sensor, run_failure_alert_sensor]
+
+__all__ = [
+    "accuracy_decay_sensor",
+    "all_sensors",
+    "build_accuracy_decay_sensor",
+    "ml_training_run_config",
+    "refit_run_config",
+    "run_failure_alert_sensor",
+]
