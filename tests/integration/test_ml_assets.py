@@ -19,6 +19,7 @@ from pm_assets.ml import ml_assets
 from pm_assets.ml.model import MlTrainingConfig
 from pm_assets.ml.predictions import MlPredictionConfig
 from pm_resources import WarehouseResource
+from tests.ml_cases import with_skill
 
 HORIZONS = [1, 5]
 TRAIN = {
@@ -44,14 +45,19 @@ def _sessions(bars: pl.DataFrame) -> list[dt.date]:
     return bars["date"].unique().sort().to_list()
 
 
-def _seed(db, bars: pl.DataFrame) -> None:
-    """features.daily and features.targets built from ``bars`` (all that the ML assets read)."""
+def _seed(db, bars: pl.DataFrame, *, skill: bool = False) -> None:
+    """features.daily and features.targets built from ``bars`` (all that the ML assets read);
+    with ``skill``, two features foretell the 1- and 5-session returns (a look-ahead by
+    construction: a model that beats the random walk, for tests that need a champion)."""
     conn = duckdb.connect(str(db))
     apply_ddl(conn)
     wh = Warehouse(conn)
     stamp = pl.lit(STAMP).alias("computed_at")
-    wh.upsert("features.daily", build_daily_features(bars).with_columns(stamp), ["ticker", "date"])
-    wh.upsert("features.targets", build_targets(bars).with_columns(stamp), ["ticker", "date"])
+    features, targets = build_daily_features(bars), build_targets(bars)
+    if skill:
+        features = with_skill(features, targets)
+    wh.upsert("features.daily", features.with_columns(stamp), ["ticker", "date"])
+    wh.upsert("features.targets", targets.with_columns(stamp), ["ticker", "date"])
     conn.close()
 
 
@@ -95,11 +101,33 @@ def test_config_defaults_are_the_domain_defaults():
         assert getattr(train, name) == LGBM_DEFAULTS[name], name
 
 
-def test_model_is_trained_registered_with_importance_and_promoted_by_rank_ic(
+def test_without_skill_nothing_beats_the_random_walk_and_ml_abstains(tmp_path, bars, isolated_pm_home):
+    db = tmp_path / "wh.duckdb"
+    _seed(db, bars)
+    meta = _train(db)
+    reg = _q(db, "SELECT * FROM models.registry ORDER BY horizon")
+    assert reg["horizon"].to_list() == HORIZONS and set(reg["status"]) == {"challenger"}
+    decisions = _q(db, "SELECT * FROM models.decisions ORDER BY horizon")
+    assert decisions["action"].to_list() == ["abstain", "abstain"]
+    assert decisions["subject"].to_list() == reg["model_id"].to_list()
+    assert set(decisions["rival"]) == {"random_walk"}
+    assert meta["horizons_promoted"].value == 0.0 and meta["horizons_abstaining"].value == 2.0
+    for h in HORIZONS:
+        assert meta[f"status_h{h}"].value.startswith("challenger: no champion yet; ")
+        assert meta[f"decision_h{h}"].value.startswith("abstain: ")
+        assert 0.0 <= meta[f"dm_p_h{h}"].value <= 1.0
+    assert "| abstain |" in meta["decisions"].value
+    # The nightly scoring then has nothing to score, and says why.
+    predicted = _predict(db, _sessions(bars)[-1])
+    assert predicted["rows_written"].value == 0.0 and "lgbm h=1" in predicted["no_champion"].value
+    assert "governance abstain" in predicted["no_champion_reasons"].value
+
+
+def test_model_is_trained_registered_with_importance_and_promoted_by_governance(
     tmp_path, bars, isolated_pm_home
 ):
     db = tmp_path / "wh.duckdb"
-    _seed(db, bars)
+    _seed(db, bars, skill=True)
     meta = _train(db)
     reg = _q(db, "SELECT * FROM models.registry ORDER BY horizon")
     assert reg["horizon"].to_list() == HORIZONS and set(reg["status"]) == {"champion"}
@@ -109,43 +137,47 @@ def test_model_is_trained_registered_with_importance_and_promoted_by_rank_ic(
         artifact = isolated_pm_home.resolve() / "models" / model_id
         assert row["artifact_path"] == str(artifact)
         assert (artifact / "model.txt").is_file() and (artifact / "forecaster.json").is_file()
+        assert (artifact / "track_record.parquet").is_file()
         cv = json.loads(row["cv_metrics"])
         assert cv["rank_ic"] == pytest.approx(meta[f"valid_rank_ic_h{h}"].value)
         assert cv["cal_slope"] >= 0 and dt.date.fromisoformat(cv["data_end"]) == _sessions(bars)[-1]
         assert row["expires_at"] - row["trained_at"] == dt.timedelta(days=30)
         assert meta[f"model_id_h{h}"].value == model_id
-        assert meta[f"status_h{h}"].value.startswith("champion: no champion yet")
-        for name in ("valid_ic", "valid_rank_ic", "valid_hit_rate"):
+        assert meta[f"status_h{h}"].value.startswith("champion: no champion yet; loss lower")
+        assert meta[f"dm_p_h{h}"].value < 0.05 and meta[f"dsr_h{h}"].value >= 0.95
+        for name in ("valid_ic", "valid_rank_ic", "valid_hit_rate", "oof_rank_ic"):
             assert isinstance(meta[f"{name}_h{h}"].value, float)
     imp = _q(db, "SELECT model_id, count(*) n, sum(gain) g FROM models.feature_importance GROUP BY ALL")
     assert imp.height == 2 and set(imp["n"]) == {15}
     assert np.allclose(imp["g"].to_numpy(), 1.0)
     assert "| feature | gain | permutation |" in meta["feature_importance"].value
+    assert "| promote |" in meta["decisions"].value
 
-    # Same data, same seed: the same validation Rank IC, so the newer model takes over (a tie
-    # promotes the fresher one) and the old champion is retired.
+    # Same data, same configuration: a retrain of the champion's configuration, which must clear
+    # the random walk again; it does, so the newer model takes over and the old one is retired.
     meta2 = _train(db)
     reg = _q(db, "SELECT model_id, horizon, status FROM models.registry")
     assert reg.height == 4
     champions = reg.filter(pl.col("status") == "champion")
     assert set(champions["model_id"]) == {meta2[f"model_id_h{h}"].value for h in HORIZONS}
     assert reg.filter(pl.col("status") == "retired").height == 2
+    assert "retrain of champion" in meta2["status_h1"].value
+    assert _q(db, "SELECT count(*) n FROM models.decisions")["n"][0] == 4
 
-    # A champion with a better validation Rank IC stays; the new model is a challenger.
-    _x(
-        db,
-        "UPDATE models.registry SET cv_metrics = json_merge_patch(cv_metrics, '{\"rank_ic\": 0.99}') "
-        "WHERE status = 'champion' AND horizon = 1",
+    # Another configuration on the same data is gated against the champion's stored record, on
+    # their common dates: not enough uplift over it, so it is refused and the champion stays.
+    meta3 = _train(db, num_leaves=7)
+    assert meta3["decision_h1"].value.startswith("refuse: ") and meta3["status_h1"].value.startswith(
+        "challenger"
     )
-    meta3 = _train(db)
-    assert meta3["status_h1"].value.startswith("challenger: validation Rank IC")
-    assert meta3["status_h5"].value.startswith("champion")
+    rivals = _q(db, "SELECT rival FROM models.decisions WHERE action = 'refuse' AND horizon = 1")["rival"]
+    assert rivals.to_list() == [meta2["model_id_h1"].value]
     status = dict(_q(db, "SELECT model_id, status FROM models.registry").rows())
     assert status[meta3["model_id_h1"].value] == "challenger"
     assert status[meta2["model_id_h1"].value] == "champion"
-    assert meta3["horizons_promoted"].value == 1.0
+    assert meta3["horizons_promoted"].value == 0.0
 
-    # An expired champion is no obstacle, whatever its Rank IC.
+    # An expired champion is no incumbent: the new model faces the random walk.
     _x(db, "UPDATE models.registry SET expires_at = TIMESTAMP '2020-01-01' WHERE status = 'champion'")
     meta4 = _train(db)
     assert meta4["status_h1"].value.startswith("champion: champion") and "expired" in meta4["status_h1"].value
@@ -153,7 +185,7 @@ def test_model_is_trained_registered_with_importance_and_promoted_by_rank_ic(
 
 def test_predictions_have_the_forecast_columns_are_idempotent_and_refuse_expired_models(tmp_path, bars):
     db = tmp_path / "wh.duckdb"
-    _seed(db, bars)
+    _seed(db, bars, skill=True)
     last = _sessions(bars)[-1]
     untrained = _predict(db, last)  # the nightly job before any training: nothing, and no failure
     assert untrained["rows_written"].value == 0.0 and "lgbm h=1" in untrained["no_champion"].value
@@ -199,7 +231,9 @@ def test_predictions_have_the_forecast_columns_are_idempotent_and_refuse_expired
     assert _q(db, "SELECT count(*) n FROM forecasts.ml_predictions")["n"][0] == 0
 
 
-def test_predictions_for_t_are_unchanged_when_data_after_t_is_removed(tmp_path, bars):
+def test_predictions_for_t_are_unchanged_when_data_after_t_is_removed(tmp_path):
+    # Persistent returns (AR(1), phi 0.5) give the models point-in-time skill to earn champions.
+    bars = synthetic_bars(24, 420, seed=7, gap_fraction=0.01, close_only=1, phi=0.5)
     sessions = _sessions(bars)
     t0, t = sessions[-60], sessions[-40]  # train on what was known at t0, forecast at t
     full, cut = tmp_path / "full.duckdb", tmp_path / "cut.duckdb"
@@ -209,6 +243,11 @@ def test_predictions_for_t_are_unchanged_when_data_after_t_is_removed(tmp_path, 
         meta = _train(db, until=t0.isoformat())
         assert meta["horizons_promoted"].value == 2.0
         assert _predict(db, t)["rows_written"].value > 0
+    decisions = (
+        "SELECT horizon, action, json_extract(evidence, '$.dm_p_one_sided')::DOUBLE AS p, "
+        "json_extract(evidence, '$.dsr')::DOUBLE AS dsr FROM models.decisions ORDER BY horizon"
+    )
+    assert _q(full, decisions).equals(_q(cut, decisions))  # governance saw the same past
     sql = "SELECT * FROM forecasts.ml_predictions ORDER BY ticker, horizon"
     a, b = _q(full, sql), _q(cut, sql)
     assert a.height == b.height > 0 and set(a["as_of"]) == {t}
