@@ -44,25 +44,27 @@ from model_code.allocation.limits import EMERGENCY_STOP, KILL_SWITCH
 from model_code.allocation.sessions import HIT_WINDOW, rolling_hit_rate, shadow_drawdowns
 from model_code.allocation.settings import AllocationSettings
 from model_code.allocation.state import AllocationState
-from model_code.backtest.capacity import capacity
 from model_code.backtest.engine import BacktestResult, run_backtest
 from model_code.backtest.metrics import metrics_table, sharpe_ratio
 from model_code.backtest.overfitting import probability_of_backtest_overfitting
-from model_code.backtest.regimes import regime_table, trend_regimes, volatility_regimes
 from model_code.backtest.runs import (
-    NO_VOLUME_SHARES,
     VOL_WINDOW,
+    BacktestRun,
     Panel,
     baseline_weights,
+    calm_probability,
+    capacity_frame,
     price_panel,
+    regime_frame,
+    regime_labels,
     strategy_weights,
+    traded_volume,
 )
 from model_code.backtest.topk import topk_dropout_weights
 from model_code.costs import TradingCosts
-from model_code.execution import ExecutionConfig, trailing_adv, trailing_volatility
+from model_code.execution import ExecutionConfig
 from model_code.forecasting.returns import daily_log_returns
 from model_code.market_data.calendar import TradingCalendar, trading_calendar
-from model_code.ml.regime import RegimeModel, market_regime_inputs
 from model_code.signals.daily import signals_for_sessions
 from model_code.signals.router import RouterSettings
 
@@ -138,7 +140,7 @@ class Report:
     pbo_combinations: int
     capacity: pl.DataFrame
     regimes: pl.DataFrame
-    regime_summary: pl.DataFrame
+    regimes_skipped: dict[str, str]
     halts: dict[str, dict[str, int]]
     fallbacks: dict[str, int]
     signal_counts: dict[str, dict[str, int]]
@@ -160,14 +162,6 @@ def strategy_name(method: str, source: str) -> str:
 
 def topk_name(topk: int, n_drop: int) -> str:
     return f"topk{topk}_drop{n_drop}/ml"
-
-
-def regime_confidence(bars: pl.DataFrame, fit_until: dt.date) -> dict[dt.date, float]:
-    """Forward-filtered P(calm state) per date of a 2-state HMM fitted on dates <= ``fit_until``."""
-    market = market_regime_inputs(bars)
-    model = RegimeModel(n_states=2, method="hmm", seed=0).fit(market.filter(pl.col("date") <= fit_until))
-    probs = model.state_probabilities(market)
-    return dict(zip(probs["date"].to_list(), probs["p_state_0"].to_list(), strict=True))
 
 
 def allocate_run(
@@ -235,43 +229,6 @@ def ml_score_panel(inputs: pl.DataFrame, panel: Panel) -> np.ndarray:
     for d, t, y in ml.iter_rows():
         if d in row and t in col and y is not None:
             out[row[d], col[t]] = y
-    return out
-
-
-def market_returns(bars: pl.DataFrame) -> pl.DataFrame:
-    """``(date, ret)``: the equal-weight mean of the tickers' simple adjusted returns each date."""
-    px = pl.coalesce("adj_close", "close")
-    return (
-        bars.sort("ticker", "date")
-        .with_columns(ret=(px / px.shift(1) - 1).over("ticker"))
-        .filter(pl.col("ret").is_finite())
-        .group_by("date")
-        .agg(pl.col("ret").mean())
-        .sort("date")
-    )
-
-
-def _capacity_row(name: str, gross: BacktestResult, panel: Panel, volume: np.ndarray, first: int) -> dict:
-    adv = trailing_adv(panel.close, volume)
-    sigma = trailing_volatility(panel.close)
-    rows = slice(first + 1, None)
-    before = gross.equity[first:-1, None]
-    dw = np.abs(gross.value[rows]) / before
-    adv_t, sigma_t = adv[first:-1], sigma[first:-1]  # known at the decision's close
-    priced = np.isfinite(adv_t) & (adv_t > 0) & np.isfinite(sigma_t)
-    dw = np.where(priced, dw, 0.0)
-    g = gross.returns[first:]
-    out = {"strategy": name}
-    for k in (1.0, 0.5):
-        c = capacity(g, dw, np.where(priced, adv_t, 1.0), np.where(priced, sigma_t, 0.0), k=k)
-        suffix = "" if k == 1.0 else "_k05"
-        out |= {
-            f"edge_vanishes{suffix}": c.edge_vanishes,
-            f"sharpe_halves{suffix}": c.sharpe_halves,
-            f"participation_binds{suffix}": c.participation_binds,
-            f"capacity{suffix}": c.capacity,
-        }
-    out["gross_mean"] = float(g.mean())
     return out
 
 
@@ -344,7 +301,7 @@ def run_report(
 
     clock = time.perf_counter()
     returns = returns_matrix(daily_log_returns(bars, end))
-    calm = regime_confidence(bars, start - dt.timedelta(days=1))
+    calm = calm_probability(bars, start)
     track_bars = bars.filter(pl.col("date") >= (before[-1] if before else start)).select(
         "ticker", "date", "close", "adj_close"
     )
@@ -399,7 +356,7 @@ def run_report(
     has = tradable[first]
     weights["buy_and_hold"][first] = np.where(has, 1.0 / max(int(has.sum()), 1), 0.0)
     no_volume = ~np.isfinite(panel.volume).any(axis=0)
-    volume = np.where(no_volume[None, :] & tradable, NO_VOLUME_SHARES, panel.volume)
+    volume = traded_volume(panel)
     results: dict[float, dict[str, BacktestResult]] = {}
     for bps in settings.costs_bps:
         config = cost_config(bps)
@@ -427,34 +384,10 @@ def run_report(
     )
     sweep = np.column_stack([rets[n] for n in strategies])
     pbo = probability_of_backtest_overfitting(sweep, n_blocks=settings.pbo_blocks)
-    gross = results.get(0.0, main)
-    cap = pl.DataFrame(
-        [_capacity_row(n, gross[n], panel, volume, first) for n in [*strategies, "equal_weight_universe"]]
-    )
-
-    mkt = market_returns(bars)
-    mkt_dates = mkt["date"].to_list()
-    mkt_ret = mkt["ret"].to_numpy()
-    vol_lab = dict(zip(mkt_dates, volatility_regimes(mkt_ret), strict=True))
-    trend_lab = dict(zip(mkt_dates, trend_regimes(np.cumprod(1 + mkt_ret)), strict=True))
-    ret_dates = panel.dates[first + 1 :]
-    prev_dates = panel.dates[first:-1]
-    labels = {
-        "volatility": np.array([vol_lab.get(d) for d in ret_dates], dtype=object),
-        "trend": np.array([trend_lab.get(d) for d in ret_dates], dtype=object),
-        "hmm": np.array(
-            [
-                None if calm.get(d) is None else ("calm" if calm[d] >= 0.5 else "turbulent")
-                for d in prev_dates
-            ],
-            dtype=object,
-        ),
-    }
-    tables, summaries = [], []
-    for name in [*strategies, *BASELINES]:
-        t, s = regime_table(rets[name], labels)
-        tables.append(t.with_columns(strategy=pl.lit(name)))
-        summaries.append(s.with_columns(strategy=pl.lit(name)))
+    run = BacktestRun(panel, main, table, first)
+    cap = capacity_frame(run, cost_config(settings.main_bps))
+    labels, skipped = regime_labels(run, bars)
+    regimes = regime_frame(run, labels)
     seconds["scores"] = time.perf_counter() - clock
     return Report(
         settings=settings,
@@ -469,8 +402,8 @@ def run_report(
         pbo_configs=sweep.shape[1],
         pbo_combinations=pbo.n_combinations,
         capacity=cap,
-        regimes=pl.concat(tables),
-        regime_summary=pl.concat(summaries),
+        regimes=regimes,
+        regimes_skipped=skipped,
         halts=halts,
         fallbacks=fallbacks,
         signal_counts=signal_counts,
@@ -591,8 +524,9 @@ def render(report: Report, meta: dict) -> str:
         "",
         f"Generated by `{meta['command']}` on {meta['generated']} ({meta['machine']}).",
         f"Data: `{meta['parquet']}`, {meta['data_note']}. TS forecasts: `{meta['walk_forward']}` (the walk-forward "
-        "ensemble, 5-session horizon, monthly origins); ML: LightGBM retrained at each month's first session on what "
-        f"was known at that close (as in `docs/results/signals.md`). Test window {s.start}..{s.end} "
+        "ensemble, 5-session horizon, monthly origins); ML: LightGBM retrained at "
+        f"{meta['ml_schedule']} on what "
+        f"was known at that close. Test window {s.start}..{s.end} "
         f"({len(report.panel.dates) - report.first} sessions, {report.panel.close.shape[1]} tickers in the panel). "
         f"Runtime {meta['seconds']:.0f} s ({meta['timings']}).",
         "",
@@ -690,59 +624,81 @@ def render(report: Report, meta: dict) -> str:
         "",
         "## Capacity",
         "",
-        "Square-root impact `k · σ · √(Q / ADV)` plus a 5 bp half-spread on the trades of the 0-bps run "
-        "(`model_code/backtest/capacity.py`); AUM in dollars. `0 (no edge)`: the gross edge does not cover the "
-        "half-spread even at zero size.",
+        f"`model_code.backtest.runs.capacity_frame` on the {s.main_bps:g}-bps runs: square-root impact "
+        f"`k · σ · √(Q / ADV)` plus a half-spread of the run's cost a side ({s.main_bps:g} bps), on each run's own "
+        "trades (traded notional / the previous close's equity) with its gross returns (costs added back); ADV "
+        "and σ trailing 20 sessions, known at each decision. AUM in dollars; capacity is the smaller of "
+        "'net Sharpe halves' and 'participation cap binds'. `0 (no edge)`: the gross edge does not cover the "
+        "half-spread even at zero size; `unknown`: no trade could be priced.",
         "",
-        "| strategy | edge vanishes | net Sharpe halves | participation cap binds | capacity (k = 1) | capacity (k = 0.5) |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| strategy | edge vanishes | net Sharpe halves | participation cap binds | capacity (k = 1) "
+        "| capacity (k = 0.5) | trades (unpriced) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for r in report.capacity.iter_rows(named=True):
+    cap = report.capacity
+    for name in order:
+        one = cap.filter((pl.col("strategy") == name) & (pl.col("k") == 1.0))
+        half = cap.filter((pl.col("strategy") == name) & (pl.col("k") == 0.5))
+        if not one.height:
+            continue
+        r = one.row(0, named=True)
+        h = half.row(0, named=True) if half.height else {"capacity": None}
         lines.append(
-            f"| {r['strategy']} | {_money(r['edge_vanishes'])} | {_money(r['sharpe_halves'])} | "
-            f"{_money(r['participation_binds'])} | {_money(r['capacity'])} | {_money(r['capacity_k05'])} |"
+            f"| {name} | {_money(r['aum_edge_vanishes'])} | {_money(r['aum_sharpe_halves'])} | "
+            f"{_money(r['aum_participation_binds'])} | {_money(r['capacity'])} | {_money(h['capacity'])} | "
+            f"{r['trades']:,} ({r['unpriced_trades']:,}) |"
         )
+    reg = report.regimes
+    kinds = [k for k in ("volatility", "trend", "hmm") if k in set(reg["regime_kind"].to_list())]
+    columns = reg.select("regime_kind", "regime").unique().sort("regime_kind", "regime").rows()
+    columns = [c for k in kinds for c in columns if c[0] == k]
     lines += [
         "",
         "## Regimes",
         "",
-        "Labels known at the close before each day: market (equal-weight universe) volatility terciles with "
-        "expanding cut-offs, trend (its price vs the 200-day average), and the forward-filtered HMM state. "
-        "Annualized Sharpe ± s.e. per regime; Cochran's Q p-value of equal Sharpe across regimes.",
+        "`model_code.backtest.runs.regime_labels` / `regime_frame`: labels known at the close before each day: "
+        "the market's (equal-weight universe's) 21-day volatility in terciles with expanding cut-offs, its "
+        "price against its 200-day average, and the state of a 2-state HMM fitted on the dates before "
+        f"{s.start} read through its forward-filtered calm-state probability. Annualized Sharpe ± s.e. "
+        f"({s.main_bps:g} bps); per kind, the worst regime and Cochran's Q p-value of equal Sharpe across regimes"
+        + (f" ({'; '.join(report.regimes_skipped.values())})" if report.regimes_skipped else "")
+        + ".",
         "",
-    ]
-    reg = report.regimes
-    kinds_regimes = reg.select("kind", "regime").unique(maintain_order=True).sort("kind", "regime").rows()
-    lines.append(
         "| strategy | "
-        + " | ".join(f"{k}: {g}" for k, g in kinds_regimes)
-        + " | worst (vol / trend / hmm) | share positive | Q p (vol / trend / hmm) |"
-    )
-    lines.append("| --- | " + " | ".join("---" for _ in kinds_regimes) + " | --- | --- | --- |")
+        + " | ".join(f"{k}: {g}" for k, g in columns)
+        + " | worst ("
+        + " / ".join(kinds)
+        + ") | share positive | Q p ("
+        + " / ".join(kinds)
+        + ") |",
+        "| --- | " + " | ".join("---" for _ in columns) + " | --- | --- | --- |",
+    ]
     for name in order:
         sub = reg.filter(pl.col("strategy") == name)
-        cell = {(r["kind"], r["regime"]): r for r in sub.iter_rows(named=True)}
-        cells = []
-        for key in kinds_regimes:
-            r = cell.get(key)
-            cells.append(
-                "–" if r is None else f"{r['sharpe_annualized']:.2f} ± {r['sharpe_se'] * math.sqrt(252):.2f}"
-            )
-        summ = {
-            r["kind"]: r
-            for r in report.regime_summary.filter(pl.col("strategy") == name).iter_rows(named=True)
-        }
-        kinds = ("volatility", "trend", "hmm")
-        worst = " / ".join(str(summ[k]["worst_regime"]) if k in summ else "–" for k in kinds)
-        share = [
-            summ[k]["share_positive"] for k in kinds if k in summ and math.isfinite(summ[k]["share_positive"])
+        if not sub.height:
+            continue
+        cell = {(r["regime_kind"], r["regime"]): r for r in sub.iter_rows(named=True)}
+        cells = [
+            "–"
+            if (r := cell.get(key)) is None
+            else f"{r['sharpe_annualized']:.2f} ± {r['sharpe_se'] * math.sqrt(252):.2f}"
+            for key in columns
         ]
-        pvals = " / ".join(_f(summ[k]["heterogeneity_p"], ".2f") if k in summ else "–" for k in kinds)
-        lines.append(
-            f"| {name} | "
-            + " | ".join(cells)
-            + f" | {worst} | {_f(float(np.mean(share)) if share else math.nan, '.0%')} | {pvals} |"
+        worst = " / ".join(
+            next(
+                (r["regime"] for r in sub.iter_rows(named=True) if r["regime_kind"] == k and r["is_worst"]),
+                "–",
+            )
+            for k in kinds
         )
+        share = float((sub["sharpe"] > 0).mean())
+        pvals = " / ".join(
+            _f(sub.filter(pl.col("regime_kind") == k)["heterogeneity_p"][0], ".2f")
+            if sub.filter(pl.col("regime_kind") == k).height
+            else "–"
+            for k in kinds
+        )
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {worst} | {share:.0%} | {pvals} |")
     lines += [
         "",
         "## Signals behind the strategies",
@@ -771,7 +727,7 @@ def machine() -> str:
 def main() -> int:
     from model_code.evaluation.clean_bars import load_clean_bars, repo_relative
     from model_code.features import build_daily_features, build_targets
-    from model_code.signals.report import ml_inputs, ts_inputs
+    from model_code.signals.report import ml_inputs, month_starts, ts_inputs
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--parquet", required=True, type=Path)
@@ -784,6 +740,12 @@ def main() -> int:
         "--ml-from", default="2017-01-03", help="first ML forecast session (calibration history)"
     )
     parser.add_argument("--rebalance-every", type=int, default=5)
+    parser.add_argument(
+        "--ml-retrain-months",
+        type=int,
+        default=1,
+        help="retrain LightGBM every this many months (1: monthly, as docs/results/signals.md)",
+    )
     parser.add_argument(
         "--cache-dir",
         type=Path,
@@ -803,8 +765,16 @@ def main() -> int:
     calendar = trading_calendar()
     clock = time.perf_counter()
     all_sessions = calendar.session_dates(dt.date.fromisoformat(args.ml_from), end)
+    every = args.ml_retrain_months
+    # ml_inputs retrains at the first of the sessions it is given in each month and forecasts every
+    # feature date up to the next one: giving it every `every`-th month's first session (and the
+    # last session) retrains every `every` months.
+    firsts = [d for i, d in enumerate(month_starts(all_sessions)) if i % every == 0]
+    schedule = all_sessions if every == 1 else sorted({*firsts, all_sessions[-1]})
     ml = _cached(
-        args.cache_dir, f"ml_{args.ml_from}_{end}", lambda: ml_inputs(features, targets, all_sessions)
+        args.cache_dir,
+        f"ml_{args.ml_from}_{end}_{every}m",
+        lambda: ml_inputs(features, targets, schedule),
     )
     inputs = pl.concat([ts_inputs(pl.read_parquet(args.walk_forward)), ml])
     ml_seconds = time.perf_counter() - clock
@@ -823,6 +793,8 @@ def main() -> int:
     )
     if args.rebalance_every != 5:
         command += f" --rebalance-every {args.rebalance_every}"
+    if every != 1:
+        command += f" --ml-retrain-months {every}"
     timings = ", ".join(
         [f"ML retraining {ml_seconds:.0f} s"] + [f"{k} {v:.0f} s" for k, v in report.seconds.items()]
     )
@@ -842,6 +814,12 @@ def main() -> int:
             f"{', '.join(clean.dropped_tickers) or 'none'}. Missing bars hold (no fill without a bar)."
         ),
         "timings": timings,
+        "ml_schedule": (
+            "each month's first session"
+            if every == 1
+            else f"the first session of every {every}th month (monthly in `docs/results/signals.md`; "
+            "fewer retrainings to fit the 2-core budget), forecasting every session up to the next retraining,"
+        ),
         "seconds": time.perf_counter() - began,
     }
     args.out.write_text(render(report, meta))

@@ -148,8 +148,9 @@ def test_the_report_runs_every_piece_on_a_small_panel():
     for made in report.allocations.values():
         risky = made.filter((pl.col("ticker") != "CASH") & (pl.col("sleeve") == "risky"))
         assert (risky["weight"] <= 0.10 + 1e-12).all()
-    assert set(report.capacity["strategy"]) == {*names, "equal_weight_universe"}
-    assert set(report.regimes["kind"]) <= {"volatility", "trend", "hmm"}
+    assert set(report.capacity["strategy"]) == {*names, *BASELINES}
+    assert set(report.regimes["regime_kind"]) == {"volatility", "trend", "hmm"}
+    assert set(report.regimes["strategy"]) == {*names, *BASELINES}
     assert isinstance(leakage_flags(report), list)
     meta = {
         "command": "python -m model_code.backtest.report ...",
@@ -160,6 +161,7 @@ def test_the_report_runs_every_piece_on_a_small_panel():
         "data_note": "10 tickers",
         "faults": "none.",
         "timings": "",
+        "ml_schedule": "each month's first session",
         "seconds": 0.0,
     }
     text = render(report, meta)
