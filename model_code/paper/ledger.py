@@ -21,7 +21,7 @@ A day ``T`` (:func:`step`), in this order, mirroring :func:`model_code.backtest.
    :func:`~model_code.execution.orders_from_weights` at ``T``'s equity and closes: tickers not in
    the allocation are sold, a ticker without a close on ``T`` is held.
 
-Order ids hash (date, account, ticker, side); a day re-run with stored fills or orders reuses
+Order ids are (date, account, ticker, side) joined by colons; a day re-run with stored fills or orders reuses
 them (facts are never recomputed), so re-running a day never double-fills. Quantities are in
 shares (fractional), prices and cash in the listing currency.
 """
@@ -29,17 +29,24 @@ shares (fractional), prices and cash in the listing currency.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
 from model_code.allocation.limits import KILL_SWITCH, halt_note, halt_reason
 from model_code.allocation.settings import RiskLimits
 from model_code.allocation.state import AllocationState
-from model_code.execution import ExecutionConfig, close_delisted, execute, fill_prices, orders_from_weights
+from model_code.execution import (
+    ExecutionConfig,
+    Fills,
+    close_delisted,
+    execute,
+    fill_prices,
+    orders_from_weights,
+)
 from model_code.paper.corporate import DIVIDEND, SPLIT
 from model_code.paper.market import Session
 
@@ -73,8 +80,9 @@ class LedgerConfig:
 
 
 def order_id(as_of: dt.date, account: str, ticker: str, side: str) -> str:
-    """The deterministic id of the order of ``account`` on ``ticker`` decided at ``as_of``."""
-    return hashlib.sha256(f"{as_of.isoformat()}|{account}|{ticker}|{side}".encode()).hexdigest()[:24]
+    """The deterministic id of the order of ``account`` on ``ticker`` decided at ``as_of``:
+    readable (``2019-01-02:paper:AAPL:buy``), so an audit needs no lookup."""
+    return f"{as_of.isoformat()}:{account}:{ticker}:{side}"
 
 
 @dataclass(frozen=True)
@@ -96,7 +104,7 @@ class Order:
     def side(self) -> str:
         return "buy" if self.quantity > 0 else "sell"
 
-    @property
+    @cached_property
     def order_id(self) -> str:
         return order_id(self.as_of, self.account, self.ticker, self.side)
 
@@ -331,7 +339,7 @@ def step(
                     date, account, ticker, -float(shares[i]), DELISTING, 0.0, float(last[i]), book.equity
                 )
                 delist_orders.append(order)
-                fills.append(_fill_row(order, date, 1.0, done, i))
+            fills.extend(_fill_rows(delist_orders, date, [1.0] * len(gone), done))
     traded = costs = 0.0
     for f in fills:
         if f.quantity == 0:
@@ -385,22 +393,22 @@ def step(
     )
 
 
-def _fill_row(order: Order, date: dt.date, ratio: float, done, i: int) -> Fill:
-    return Fill(
-        order_id=order.order_id,
-        account=order.account,
-        date=date,
-        ticker=order.ticker,
-        kind=order.kind,
-        ordered=float(done.ordered[i]),
-        split_ratio=ratio,
-        quantity=float(done.filled[i]),
-        price=float(done.price[i]),
-        value=float(done.value[i]),
-        commission=float(done.commission[i]),
-        slippage=float(done.slippage[i]),
-        impact=float(done.impact[i]),
+def _fill_rows(orders: Sequence[Order], date: dt.date, ratios: Sequence[float], done: Fills) -> list[Fill]:
+    """The :class:`Fill` rows of one execute call over ``orders`` (same order)."""
+    cols = zip(
+        done.ordered.tolist(),
+        done.filled.tolist(),
+        done.price.tolist(),
+        done.value.tolist(),
+        done.commission.tolist(),
+        done.slippage.tolist(),
+        done.impact.tolist(),
+        strict=True,
     )
+    return [
+        Fill(o.order_id, o.account, date, o.ticker, o.kind, q, float(r), f, p, v, c, s, i)
+        for o, r, (q, f, p, v, c, s, i) in zip(orders, ratios, cols, strict=True)
+    ]
 
 
 def _fill_pending(pending: Sequence[Order], session: Session, config: LedgerConfig) -> list[Fill]:
@@ -418,7 +426,7 @@ def _fill_pending(pending: Sequence[Order], session: Session, config: LedgerConf
     liquidity = np.array([o.liquidity for o in todo]) * ratio
     sigma = np.array([math.nan if o.sigma is None else o.sigma for o in todo])
     done = execute(qty, price, liquidity, sigma, config.execution)
-    return [_fill_row(o, session.date, float(ratio[i]), done, i) for i, o in enumerate(todo)]
+    return _fill_rows(todo, session.date, ratio.tolist(), done)
 
 
 def _ratio(session: Session, ticker: str) -> float:

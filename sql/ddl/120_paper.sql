@@ -1,6 +1,6 @@
 -- The paper-trading ledger (model_code/paper/): one set of rows per account and session.
 -- orders: target weights turned into signed share quantities at a close (kind 'rebalance'), or a
--- delisted position's close (kind 'delisting', dated the day it is closed); order_id hashes
+-- delisted position's close (kind 'delisting', dated the day it is closed); order_id is
 -- (as_of, account, ticker, side), so a re-run finds the same order. fills: one per order, on the
 -- bar it filled at (insert-if-absent: never twice); ordered is the order in that day's shares
 -- (quantity x split_ratio), price 0 where there was no bar. positions: holdings after each close
