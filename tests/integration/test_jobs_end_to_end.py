@@ -59,6 +59,8 @@ NIGHTLY_TABLES = {
     "forecasts.ml_predictions": "as_of = $night",
     "signals.daily": "as_of = $night",
     "portfolio.allocations": "as_of = $night",
+    "paper.cash": "date = $night",
+    "paper.equity": "date = $night",
 }
 
 
@@ -132,7 +134,7 @@ def test_training_then_two_nightly_sessions_materialize_everything(tmp_path, mon
     job = nightly_job()
     job_assets = set(job.asset_layer.executable_asset_keys)
     job_checks = set(job.asset_layer.asset_graph.asset_check_keys)
-    assert len(job_assets) == 11 and len(job_checks) == 11
+    assert len(job_assets) == 13 and len(job_checks) == 12
     for night in NIGHTS:
         before = {t: _count(db, t, w, night) for t, w in NIGHTLY_TABLES.items()}
         assert set(before.values()) == {0}, before
