@@ -1,17 +1,23 @@
-"""``make demo``: load the bundled data since ``$PM_DEMO_START``, train the ML models, forecast, offline.
+"""``make demo``: load the bundled history, then replay its last three months night by night, offline.
 
-Three steps, in-process against the Dagster instance in ``$DAGSTER_HOME`` (so the runs, their
-asset materializations and check results show up in ``make dev``'s UI):
+In-process against the Dagster instance in ``$DAGSTER_HOME`` (so the runs, their asset
+materializations and check results show up in ``make dev``'s UI):
 
-1. ``nightly_job`` restricted to bars, features and targets (universe, ohlcv, features/daily,
-   features/targets) for every NYSE session from ``$PM_DEMO_START`` (default 2018-01-02) to the
-   last bundled bar (2022-12-28), cut into runs of at most ``MAX_PARTITIONS_PER_RUN`` (126,
-   about half a trading year) sessions the way the asset's backfill policy cuts a UI backfill:
-   about 1,250 sessions in 10 runs by default;
-2. ``ml_training_job`` once, on that history;
-3. the whole ``nightly_job`` (statistical and ML forecasts included) for the last session only.
+1. history: ``nightly_job`` restricted to bars, features and targets (universe, ohlcv,
+   features/daily, features/targets) for every NYSE session from ``$PM_DEMO_START`` (default
+   2018-01-02) to the session before the replay, cut into runs of at most
+   ``MAX_PARTITIONS_PER_RUN`` (126) sessions the way the asset's backfill policy cuts a UI
+   backfill;
+2. replay: the last ``$PM_DEMO_REPLAY_SESSIONS`` (default 63, three months) sessions of the
+   bundled data week by week, as production runs them: ``ml_training_job`` on what was known at
+   the previous week's last close (``until``; the weekly retraining), then the whole
+   ``nightly_job`` (forecasts, ML predictions, signals, allocations, backtest) for that week's
+   sessions in one run.
 
-Then it prints where the DuckDB file is and what it holds.
+Then it prints what the warehouse holds: bars, forecasts, ML champions, signals, the last
+allocation and the backtest of every replayed allocation beside 1/N, inverse volatility and
+buy-and-hold, after costs. Every number it prints is out of sample: each night sees only bars
+up to its close, and each week's ML models only what was known before it.
 """
 
 from __future__ import annotations
@@ -48,6 +54,9 @@ HISTORY_ASSETS = [
 ]
 
 
+DEFAULT_REPLAY_SESSIONS = 63
+
+
 def demo_range() -> tuple[str, str]:
     """First and last session of the demo run: ``$PM_DEMO_START`` to the last bundled bar."""
     dates = bundled_bars().get_column("date")
@@ -56,40 +65,66 @@ def demo_range() -> tuple[str, str]:
     return str(sessions[0]), str(sessions[-1])
 
 
+def replay_weeks(keys: list[str], sessions: int) -> tuple[list[str], list[list[str]]]:
+    """Split ``keys`` into the history before the replay and the replay's last ``sessions``
+    sessions grouped by ISO week (one nightly run and one retraining per week)."""
+    if sessions < 1 or sessions >= len(keys):
+        raise SystemExit(
+            f"PM_DEMO_REPLAY_SESSIONS={sessions} must be between 1 and {len(keys) - 1} "
+            f"(the demo range holds {len(keys)} sessions)"
+        )
+    history, replay = keys[:-sessions], keys[-sessions:]
+    weeks: dict[tuple[int, int], list[str]] = {}
+    for key in replay:
+        weeks.setdefault(dt.date.fromisoformat(key).isocalendar()[:2], []).append(key)
+    return history, list(weeks.values())
+
+
+def _step(instance, checks, job_name, chunk, selection, what, run_config=None) -> bool:
+    began = time.perf_counter()
+    # The shipped executor frees the pool slots of an earlier demo that was killed.
+    result = run_job(instance, job_name, chunk, selection, run_config)
+    span = f"{chunk[0]}..{chunk[-1]}" if chunk else ""
+    if not result.success:
+        print(
+            f"{job_name} failed {span} (run {result.run_id}); see the log above or the run in the UI (make dev).",
+            file=sys.stderr,
+        )
+        return False
+    for check in result.get_asset_check_evaluations():
+        ok, _ = checks.get(check.check_name, (True, ""))
+        checks[check.check_name] = (ok and check.passed, check.severity.value)
+    print(f"  {span} {what}: run {result.run_id[:8]} ok in {time.perf_counter() - began:.1f}s")
+    return True
+
+
 def main() -> int:
     start, end = demo_range()
-    chunks = session_chunks(start, end)
-    keys = [k for chunk in chunks for k in chunk]
+    keys = [k for chunk in session_chunks(start, end) for k in chunk]
+    replay_sessions = int(os.environ.get("PM_DEMO_REPLAY_SESSIONS") or DEFAULT_REPLAY_SESSIONS)
+    history, weeks = replay_weeks(keys, replay_sessions)
+    chunks = [history[i : i + MAX_PARTITIONS_PER_RUN] for i in range(0, len(history), MAX_PARTITIONS_PER_RUN)]
     print(
-        f"Running nightly_job over the bundled history {start}..{end}: {len(keys)} sessions "
-        f"in {len(chunks)} runs of at most {MAX_PARTITIONS_PER_RUN} (as a backfill would), offline ..."
+        f"Bundled data {start}..{end}, offline. History: bars, features and targets for {len(history)} "
+        f"sessions in {len(chunks)} runs of at most {MAX_PARTITIONS_PER_RUN} (as a backfill would). "
+        f"Replay: the last {replay_sessions} sessions in {len(weeks)} weeks, each a weekly ML retraining "
+        "on what was known before it, then the whole nightly job ..."
     )
     instance = dg.DagsterInstance.get()
     checks: dict[str, tuple[bool, str]] = {}
-    # History: bars, features and targets for every session. The ML models train once on that
-    # history (weekly in production), then forecasts, a nightly product (a full refit of every
-    # statistical model per as_of), run once for the last session with the ML champions.
-    plan = [("nightly_job", chunk, HISTORY_ASSETS, "bars, features, targets") for chunk in chunks]
-    plan += [
-        ("ml_training_job", None, None, "ML models trained on that history"),
-        ("nightly_job", [keys[-1]], None, "full nightly job incl. forecasts and ML predictions"),
-    ]
-    for job_name, chunk, selection, what in plan:
-        began = time.perf_counter()
-        # The shipped executor frees the pool slots of an earlier demo that was killed.
-        result = run_job(instance, job_name, chunk, selection)
-        span = f"{chunk[0]}..{chunk[-1]}" if chunk else f"{start}..{end}"
-        if not result.success:
-            print(
-                f"{job_name} failed for {span} (run {result.run_id}); "
-                "see the log above or the run in the UI (make dev).",
-                file=sys.stderr,
-            )
+    for chunk in chunks:
+        if not _step(instance, checks, "nightly_job", chunk, HISTORY_ASSETS, "(bars, features, targets)"):
             return 1
-        for check in result.get_asset_check_evaluations():
-            ok, _ = checks.get(check.check_name, (True, ""))
-            checks[check.check_name] = (ok and check.passed, check.severity.value)
-        print(f"  {span} ({what}): run {result.run_id[:8]} ok in {time.perf_counter() - began:.1f}s")
+    previous = history[-1]
+    for week in weeks:
+        training = {"ops": {"ml__model": {"config": {"until": previous}}}}
+        if not _step(
+            instance, checks, "ml_training_job", None, None, f"ML trained on data to {previous}", training
+        ):
+            return 1
+        if not _step(instance, checks, "nightly_job", week, None, "(whole nightly job)"):
+            return 1
+        previous = week[-1]
     import duckdb
 
     path = duckdb_path()
@@ -127,10 +162,13 @@ def main() -> int:
             [last],
         )
         backtest = wh.query(
-            "SELECT strategy, n_periods, round(cagr, 4) AS cagr, round(sharpe, 2) AS sharpe, "
-            "round(max_drawdown, 4) AS max_drawdown, round(dsr, 3) AS dsr FROM backtest.metrics "
-            "WHERE run_id = (SELECT run_id FROM backtest.runs ORDER BY created_at DESC LIMIT 1) ORDER BY strategy"
+            "SELECT strategy, n_periods AS sessions, round(total_return, 4) AS total_return, "
+            "round(volatility, 4) AS volatility, round(sharpe, 2) AS sharpe, round(max_drawdown, 4) AS "
+            "max_drawdown, round(mean_turnover, 3) AS turnover, round(psr, 3) AS psr, round(dsr, 3) AS dsr "
+            "FROM backtest.metrics WHERE run_id = (SELECT run_id FROM backtest.runs ORDER BY created_at "
+            "DESC LIMIT 1) ORDER BY strategy = 'strategy' DESC, strategy"
         )
+        window = wh.query("SELECT data_start, data_end FROM backtest.runs ORDER BY created_at DESC LIMIT 1")
         scorecard = wh.query(
             "SELECT * EXCLUDE (evaluated_through) FROM signals.scorecard WHERE evaluated_through = "
             "(SELECT max(evaluated_through) FROM signals.scorecard) ORDER BY source, action"
@@ -141,7 +179,7 @@ def main() -> int:
         f"{features} feature rows; {targets} target rows."
     )
     print(f"Statistical forecasts for {keys[-1]} (cumulative log return over h sessions):")
-    with pl.Config(tbl_rows=-1, fmt_str_lengths=40):
+    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=220, fmt_str_lengths=40):
         print(forecasts)
         print(f"ML forecasts for {keys[-1]} (forecasts.ml_predictions, same units):")
         print(ml_forecasts)
@@ -155,12 +193,16 @@ def main() -> int:
         print(allocation)
         if backtest.is_empty():
             print(
-                "Backtest: the allocations cover too few sessions to score yet (the demo runs the full "
-                "nightly job for its last session only); backtest/run scores them beside 1/N, inverse "
-                "volatility and buy-and-hold once they do"
+                "Backtest: the allocations cover too few sessions to score yet (PM_DEMO_REPLAY_SESSIONS "
+                "too small); backtest/run scores them beside 1/N, inverse volatility and buy-and-hold once they do"
             )
         else:
-            print("Backtest of the stored allocations beside its baselines (backtest.metrics, after costs):")
+            span = f"{window['data_start'][0]}..{window['data_end'][0]}"
+            print(
+                f"Backtest of every replayed allocation {span} beside its baselines (backtest.metrics; "
+                "next-open fills, 5 + 5 bps a side; total_return and max_drawdown as fractions, sharpe "
+                "annualised; a three-month record is far too short to tell skill from luck, see psr/dsr):"
+            )
             print(backtest)
         if scorecard.is_empty():
             print(
