@@ -4,7 +4,14 @@ Usage::
 
     python -m model_code.evaluation.report --parquet PATH --start 2017-01-01 --end 2019-12-31 \\
         [--tickers N] [--models arima garch ...] [--workers 2] \\
-        --out docs/results/forecast_walkforward.md [--predictions-out PATH.parquet]
+        --out docs/results/forecast_walkforward.md [--predictions-out PATH.parquet] \\
+        [--policies nightly stored] [--refit-every 5] [--max-age 21] [--origin-every 1]
+
+``--policies`` runs the walk-forward under each refit policy
+(:func:`~model_code.evaluation.walk_forward.run_walk_forward`: ``nightly`` refits every model at
+every origin, ``stored`` is production's scheduled refits every ``--refit-every`` sessions with
+daily updates of the stored fits); with both, the report puts each policy's results table and a
+side-by-side comparison of their accuracy. ``--origin-every k`` keeps every k-th monthly origin.
 
 Bars are read by :func:`~model_code.evaluation.clean_bars.load_clean_bars` (conformed to the
 canonical schema and validated by the product's validator); only accepted rows are used
@@ -33,6 +40,7 @@ from model_code.evaluation.accuracy import accuracy_table
 from model_code.evaluation.clean_bars import bar_file_source, load_clean_bars, repo_relative
 from model_code.evaluation.walk_forward import (
     BENCHMARK,
+    POLICIES,
     compare_to_random_walk,
     monthly_origins,
     run_walk_forward,
@@ -40,6 +48,7 @@ from model_code.evaluation.walk_forward import (
 from model_code.forecasting import catalog
 from model_code.forecasting.base import HORIZONS
 from model_code.forecasting.batch import TickerResult, default_workers
+from model_code.forecasting.stored import DEFAULT_MAX_AGE
 
 
 def load_bars(path: str | Path, tickers: int | None = None, seed: int = 0) -> pl.DataFrame:
@@ -155,6 +164,66 @@ def write_report(
     path.write_text("\n".join(body))
 
 
+def policy_comparison(tables: Mapping[str, pl.DataFrame]) -> str:
+    """Per (model, horizon), RMSE / RW, hit rate and 80 % coverage under each policy, side by side."""
+    names = list(tables)
+    head = "| model | h | " + " | ".join(f"RMSE / RW {n} | hit {n} | cov 80 {n}" for n in names) + " |"
+    lines = [head, "|---|---:|" + "---:|" * (3 * len(names))]
+    keys = tables[names[0]].sort("horizon", "model").select("model", "horizon").iter_rows()
+    for model, h in keys:
+        cells = []
+        for n in names:
+            row = tables[n].filter((pl.col("model") == model) & (pl.col("horizon") == h))
+            r = row.row(0, named=True) if row.height else {}
+            cells += [_fmt(r.get("rmse_ratio")), _fmt(r.get("hit_rate")), _fmt(r.get("coverage_80"))]
+        lines.append(f"| {model} | {h} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_policy_report(
+    path: Path,
+    tables: Mapping[str, pl.DataFrame],
+    settings: dict[str, str],
+    failures: Mapping[str, Counter[str]],
+    walls: Mapping[str, float],
+    command: str,
+) -> None:
+    """Both refit policies' accuracy on the same origins, tickers and models, as markdown."""
+    body = [
+        "# Walk-forward accuracy under the nightly-refit and the production (stored-fit) policy",
+        "",
+        "## Settings",
+        "",
+        *(f"- **{k}**: {v}" for k, v in settings.items()),
+        *(
+            f"- **{n}**: wall {walls[n]:.0f} s; fit failures (ticker × origin): "
+            + (", ".join(f"{m}: {c}" for m, c in sorted(failures[n].items())) or "none")
+            for n in tables
+        ),
+        "",
+        "Command:",
+        "",
+        f"    {command}",
+        "",
+        "Policies: **nightly** refits every model at every origin on the returns up to it. **stored** is "
+        "production: every model is refitted on a fixed cadence (the scheduled `forecasts/fits` refit, on "
+        "the data up to that session) and each origin applies the latest fit to the returns up to the "
+        "origin with its estimates fixed (ARIMA Kalman update, GARCH variance recursion, SSA projection "
+        "on the stored basis); a ticker without a fit, or with one older than the maximum age, is fitted "
+        "on first sight. Same origins, tickers, horizons and ensemble rule. RMSE / RW is pooled over rows "
+        "shared with the random walk (the random walk's own std is also a stored estimate under the "
+        "stored policy).",
+        "",
+        "## Side by side",
+        "",
+        policy_comparison(tables),
+        "",
+    ]
+    for n, table in tables.items():
+        body += [f"## Policy {n}", "", results_table(table), ""]
+    path.write_text("\n".join(body))
+
+
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; see the module docstring."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -174,11 +243,17 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="also write every (origin, ticker, model, horizon) forecast with its realization here",
     )
+    ap.add_argument("--policies", nargs="+", choices=POLICIES, default=None)
+    ap.add_argument("--refit-every", type=int, default=5, help="stored policy: refit cadence (sessions)")
+    ap.add_argument("--max-age", type=int, default=DEFAULT_MAX_AGE)
+    ap.add_argument("--origin-every", type=int, default=1, help="keep every k-th monthly origin")
     args = ap.parse_args(argv)
+    if args.policies:
+        return _policies_main(args, argv)
 
     began = time.perf_counter()
     bars = load_bars(args.parquet, args.tickers, args.seed)
-    origins = monthly_origins(args.start, args.end)
+    origins = monthly_origins(args.start, args.end)[:: args.origin_every]
     models = catalog.select(args.models)
     panel_models = catalog.select_panel(args.models)
     failures: Counter[str] = Counter()
@@ -223,6 +298,62 @@ def main(argv: list[str] | None = None) -> int:
         args.predictions_out.parent.mkdir(parents=True, exist_ok=True)
         evaluated.write_parquet(args.predictions_out)
     print(f"wrote {args.out} in {wall:.0f}s", file=sys.stderr)
+    return 0
+
+
+def _policies_main(args: argparse.Namespace, argv: list[str] | None) -> int:
+    """``--policies``: the same walk-forward under each policy, one comparison report."""
+    bars = load_bars(args.parquet, args.tickers, args.seed)
+    origins = monthly_origins(args.start, args.end)[:: args.origin_every]
+    models = catalog.select(args.models)
+    panel_models = catalog.select_panel(args.models)
+    tables: dict[str, pl.DataFrame] = {}
+    failures: dict[str, Counter[str]] = {}
+    walls: dict[str, float] = {}
+    for policy in args.policies:
+        began = time.perf_counter()
+        failures[policy] = Counter()
+
+        def on_origin(origin: dt.date, results: list[TickerResult], policy=policy, began=began) -> None:
+            failures[policy].update(m for r in results for m in r.errors)
+            print(
+                f"{policy} {origin}: {len(results)} tickers, {time.perf_counter() - began:.0f}s",
+                file=sys.stderr,
+            )
+
+        evaluated = run_walk_forward(
+            bars,
+            models,
+            origins,
+            history=args.history,
+            min_history=args.min_history,
+            horizons=HORIZONS,
+            workers=args.workers,
+            on_origin=on_origin,
+            panel_models=panel_models,
+            policy=policy,
+            refit_every=args.refit_every,
+            max_age=args.max_age,
+        )
+        tables[policy] = compare_to_random_walk(evaluated)
+        walls[policy] = time.perf_counter() - began
+    every = f"every {args.origin_every} " if args.origin_every > 1 else ""
+    settings = {
+        "data": f"{repo_relative(args.parquet)} ({bars['ticker'].n_unique()} tickers after sampling and validation)",
+        "origins": f"{len(origins)}: first session of {every}month(s), {origins[0]} to {origins[-1]}"
+        if origins
+        else "none",
+        "models": ", ".join([*models, *panel_models]) + ", ensemble",
+        "stored policy": f"refit every {args.refit_every} sessions, maximum fit age {args.max_age} sessions",
+        "windows": f"fit on the last ≤ {args.history} daily returns (≥ {args.min_history}); horizons "
+        + ", ".join(map(str, HORIZONS)),
+        "run date": dt.date.today().isoformat(),
+        "machine": f"{os.cpu_count()} cores, {args.workers or default_workers()} workers",
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    command = "python -m model_code.evaluation.report " + " ".join(argv if argv is not None else sys.argv[1:])
+    write_policy_report(args.out, tables, settings, failures, walls, command)
+    print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
 

@@ -13,6 +13,15 @@ forecast of that horizon has been realized yet. That rule is
 :func:`~model_code.forecasting.losses.realized_losses`, the same function the nightly
 ``forecasts/predictions`` asset weights its ensemble with (there over a trailing lookback).
 
+Two refit policies (``policy``). ``"nightly"``: every model is refitted at every origin, as
+described above. ``"stored"``, the production policy (:mod:`model_code.forecasting.stored`):
+every model is refitted on a cadence of ``refit_every`` sessions (at the sessions whose calendar
+ordinal is a multiple of it, on the data up to that session: the scheduled ``forecasts/fits``
+refit), and each origin applies the latest such fit to the data up to the origin with the
+estimates fixed; a ticker without a fit, or one older than ``max_age`` sessions, is fitted on
+first sight, exactly as the nightly ``forecasts/predictions`` asset does. The ensemble rule is
+the same under both.
+
 The realized target is ``actual = log(px[target_date] / px[origin])``, ``px`` = coalesce(
 adj_close, close) — ``fwd_ret_{h}`` of :func:`~model_code.features.targets.build_targets`. It is
 left NULL where the ticker's ``h``-th next bar is not the forecast's calendar target session
@@ -24,6 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -40,10 +50,12 @@ from model_code.forecasting.predictions import (
     forecast_as_of,
     predictions_frame,
 )
+from model_code.forecasting.stored import DEFAULT_MAX_AGE, FitStore, forecast_as_of_stored, refit_universe
 from model_code.horizons import HORIZONS
 from model_code.market_data.calendar import TradingCalendar, trading_calendar
 
 BENCHMARK = "random_walk"
+POLICIES = ("nightly", "stored")
 # the forecasts.predictions columns with as_of named origin, plus the realized return
 OUTPUT_COLUMNS: tuple[str, ...] = (
     "origin",
@@ -87,8 +99,11 @@ def run_walk_forward(
     calendar: TradingCalendar | None = None,
     on_origin: OriginHook | None = None,
     panel_models: Mapping[str, PanelFactory] | None = None,
+    policy: str = "nightly",
+    refit_every: int | None = 5,
+    max_age: int = DEFAULT_MAX_AGE,
 ) -> pl.DataFrame:
-    """Refit ``models`` at every origin, forecast ``horizons``, add the ensemble and realizations.
+    """Forecast ``horizons`` at every origin under ``policy``, add the ensemble and realizations.
 
     Args:
         bars: clean canonical bars (unique (ticker, date) keys), including dates after the last
@@ -99,28 +114,58 @@ def run_walk_forward(
         workers: processes for :func:`forecast_universe` (``None`` = all cores).
         on_origin: called with each origin and its fit results (progress, failure counts).
         panel_models: whole-universe models (``catalog.select_panel``), fitted once per origin.
+        policy: ``"nightly"`` (refit at every origin) or ``"stored"`` (module docstring).
+        refit_every: the stored policy's scheduled refit cadence in sessions (``None``: only
+            first-sight and ``max_age`` refits, as the nightly asset alone does).
+        max_age: sessions after which the stored policy refits a fit before using it.
 
     Returns:
         One row per (origin, ticker, model, horizon), columns :data:`OUTPUT_COLUMNS`, with the
         ``"ensemble"`` model included; ``actual`` NULL where not realized.
     """
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
     calendar = calendar or trading_calendar()
     origins = sorted(set(origins))
     targets = realized_targets(bars, horizons, origins)
     done: list[pl.DataFrame] = []
     out: list[pl.DataFrame] = []
+    store, refitted_at = FitStore(), None
     for origin in origins:
-        results, dates = forecast_as_of(
-            bars.filter(pl.col("date") <= origin),
-            origin,
-            models,
-            history=history,
-            min_history=min_history,
-            horizons=horizons,
-            workers=workers,
-            panel_models=panel_models,
-            calendar=calendar,
-        )
+        if policy == "stored":
+            when = _scheduled_refit(origin, refit_every, calendar)
+            if when is not None and when != refitted_at:
+                store = _refit_all(store, bars, when, models, panel_models, history, min_history, workers)
+                refitted_at = when
+            results, dates, fresh = forecast_as_of_stored(
+                bars.filter(pl.col("date") <= origin),
+                origin,
+                models,
+                store,
+                home=Path("."),
+                panel_models=panel_models,
+                max_age=max_age,
+                history=history,
+                min_history=min_history,
+                horizons=horizons,
+                workers=workers,
+                calendar=calendar,
+            )
+            for fit in fresh:
+                store.add(fit)
+            store.keep_latest()
+        else:
+            results, dates = forecast_as_of(
+                bars.filter(pl.col("date") <= origin),
+                origin,
+                models,
+                history=history,
+                min_history=min_history,
+                horizons=horizons,
+                workers=workers,
+                panel_models=panel_models,
+                calendar=calendar,
+            )
         if not results:
             continue
         if on_origin is not None:
@@ -137,6 +182,47 @@ def run_walk_forward(
         empty = predictions_frame([], dt.date.min, {}).rename({"as_of": "origin"})
         return empty.with_columns(pl.lit(None, dtype=pl.Float64).alias("actual")).select(OUTPUT_COLUMNS)
     return pl.concat(out).sort("origin", "ticker", "model", "horizon")
+
+
+def _scheduled_refit(origin: dt.date, every: int | None, calendar: TradingCalendar) -> dt.date | None:
+    """The latest session on or before ``origin`` whose calendar ordinal is a multiple of ``every``."""
+    if not every:
+        return None
+    idx = int(calendar.session_index(np.array([origin], dtype="datetime64[D]"))[0])
+    sessions = calendar.sessions_in_range(origin - dt.timedelta(days=2 * every + 10), origin)
+    ords = calendar.session_index(sessions)
+    hits = sessions[(ords % every == 0) & (ords <= idx)]
+    return dt.date.fromisoformat(str(hits[-1])) if hits.size else None
+
+
+def _refit_all(
+    store: FitStore,
+    bars: pl.DataFrame,
+    when: dt.date,
+    models: Mapping[str, ModelFactory],
+    panel_models: Mapping[str, PanelFactory] | None,
+    history: int,
+    min_history: int,
+    workers: int | None,
+) -> FitStore:
+    """The scheduled refit at ``when``: every model on every ticker with enough returns then."""
+    known = bars.filter(pl.col("date") <= when)
+    tickers = known.filter(pl.col("date") == when)["ticker"].unique().sort().to_list()
+    names = [*models, *(panel_models or {})]
+    fits, _ = refit_universe(
+        known,
+        when,
+        {n: tickers for n in names},
+        models,
+        panel_models,
+        history=history,
+        min_history=min_history,
+        workers=workers,
+    )
+    for fit in fits:
+        store.add(fit)
+    store.keep_latest()
+    return store
 
 
 def origin_steps(horizon: int, origins: Sequence[dt.date], calendar: TradingCalendar | None = None) -> int:

@@ -26,6 +26,7 @@ from model_code.forecasting.base import (
     HORIZONS,
     FitDiagnostics,
     FitFailed,
+    FitState,
     Forecast,
     captured_fit,
     check_horizons,
@@ -35,6 +36,24 @@ from model_code.forecasting.base import (
 
 MIN_OBS = 60
 _ICS = ("aic", "aicc", "bic")
+_STATE_SPACE = ("Z", "a", "P", "T", "V", "h")  # what predict_arima reads from model["model"]
+
+
+def kalman_update(
+    y: np.ndarray, z: np.ndarray, a: np.ndarray, p: np.ndarray, t: np.ndarray, v: np.ndarray, h: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The filtered state ``(a, P)`` after the observations ``y``, from the filtered ``(a, P)`` of
+    the last one before them, with fixed system matrices (R's ``ARIMA_Like`` step; ``P`` in units
+    of ``sigma2``). An observation the state already predicts exactly (``F = 0``) leaves it as is."""
+    a, p = np.array(a, dtype=np.float64), np.array(p, dtype=np.float64)
+    for obs in np.asarray(y, dtype=np.float64):
+        a, p = t @ a, t @ p @ t.T + v
+        pz = p @ z
+        f = float(z @ pz) + h
+        if f > 1e-300:
+            a = a + pz * ((obs - float(z @ a)) / f)
+            p = p - np.outer(pz, pz) / f
+    return a, p
 
 
 def psi_weights(ar: np.ndarray, ma: np.ndarray, n: int) -> np.ndarray:
@@ -204,6 +223,53 @@ class Arima:
         }
         diag.params.update({k: float(v) for k, v in model["coef"].items()})
         return diag
+
+    def state(self) -> FitState:
+        """Coefficients, innovation variance and the state-space form with its filtered state at
+        the fit's last return (all small: JSON params, no arrays)."""
+        if self.model_ is None:
+            raise FitFailed(f"{self.name}: state() called before a successful fit()")
+        m = self.model_
+        ss = {k: np.asarray(m["model"][k], dtype=np.float64).tolist() for k in _STATE_SPACE}
+        return FitState(
+            self.name,
+            int(m["nobs"]) if "nobs" in m else 0,
+            {
+                "coef": {k: float(v) for k, v in m["coef"].items()},
+                "sigma2": float(m["sigma2"]),
+                "arma": [int(x) for x in m["arma"]],
+                "state_space": ss,
+                "ar": self.ar_.tolist(),
+                "ma": self.ma_.tolist(),
+                "psi_sigma2": float(self.sigma2_),
+            },
+        )
+
+    def load_state(self, state: FitState) -> None:
+        """Restore a stored fit (the model dict ``predict_arima`` needs, and the psi inputs)."""
+        p = state.params
+        ss = p["state_space"]
+        self.model_ = {
+            "coef": dict(p["coef"]),
+            "sigma2": float(p["sigma2"]),
+            "arma": tuple(p["arma"]),
+            "model": {k: np.asarray(ss[k], dtype=np.float64) for k in _STATE_SPACE},
+        }
+        self.model_["model"]["h"] = float(ss["h"])
+        self.ar_, self.ma_ = np.asarray(p["ar"], dtype=np.float64), np.asarray(p["ma"], dtype=np.float64)
+        self.sigma2_ = float(p["psi_sigma2"])
+
+    def update(self, returns: np.ndarray, new: int) -> None:
+        """Kalman-filter the ``new`` returns after the fit through the fixed-coefficient state
+        space (the intercept, if any, removed first): the forecasts then start from them."""
+        if self.model_ is None:
+            raise FitFailed(f"{self.name}: update() called before load_state()")
+        if new <= 0:
+            return
+        y = np.asarray(returns, dtype=np.float64)[-new:] - float(self.model_["coef"].get("intercept", 0.0))
+        ss = self.model_["model"]
+        a, p = kalman_update(y, ss["Z"], ss["a"], ss["P"], ss["T"], ss["V"], float(ss["h"]))
+        self.model_ = {**self.model_, "model": {**ss, "a": a, "P": p}}
 
     @property
     def order(self) -> tuple[int, int, int]:

@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -58,6 +58,41 @@ class FitDiagnostics:
     warning_messages: list[str] = field(default_factory=list)
     params: dict[str, float | int | str] = field(default_factory=dict)
     notes: str | None = None
+
+
+@dataclass
+class FitState:
+    """A fit's estimates, enough to forecast again without re-estimating (see :mod:`.stored`).
+
+    ``params`` is JSON-safe (numbers, strings, lists; floats round-trip exactly through
+    ``json``); ``arrays`` holds what is too large for a JSON column (an SSA basis), saved as an
+    artifact. ``n_obs`` is the number of returns the fit used (ending at its window end).
+    """
+
+    model: str
+    n_obs: int
+    params: dict[str, Any] = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Updatable(Protocol):
+    """A forecaster whose fit can be stored and applied to later data with fixed estimates.
+
+    ``state()`` after a successful ``fit``; ``load_state(state)`` then ``update(returns, new)``
+    conditions the stored fit on ``returns`` (the daily log returns up to the forecast origin,
+    oldest first; the last ``new`` of them are dated after the fit's window end) without
+    re-estimating anything, after which ``forecast`` works as after ``fit``. With ``new == 0``
+    and the fit's own returns, the forecasts are the fit's.
+    """
+
+    name: str
+
+    def state(self) -> FitState: ...
+
+    def load_state(self, state: FitState) -> None: ...
+
+    def update(self, returns: np.ndarray, new: int) -> None: ...
 
 
 @runtime_checkable

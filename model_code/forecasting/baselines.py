@@ -17,6 +17,7 @@ from model_code.forecasting.base import (
     HORIZONS,
     FitDiagnostics,
     FitFailed,
+    FitState,
     Forecast,
     captured_fit,
     clean_returns,
@@ -51,6 +52,23 @@ class _IidBaseline:
             self.n_ = int(arr.size)
         diag.params = {"mean_daily": self.mean_, "std_daily": self.std_}
         return diag
+
+    def state(self) -> FitState:
+        """The fitted mean, std and count (no arrays)."""
+        if self.std_ is None:
+            raise FitFailed(f"{self.name}: state() called before a successful fit()")
+        return FitState(self.name, self.n_, {"mean": self.mean_, "std": self.std_, "n": self.n_})
+
+    def load_state(self, state: FitState) -> None:
+        """Restore a stored fit."""
+        self.mean_, self.std_, self.n_ = (
+            float(state.params["mean"]),
+            float(state.params["std"]),
+            int(state.params["n"]),
+        )
+
+    def update(self, returns: np.ndarray, new: int) -> None:
+        """Nothing to condition on: the i.i.d. moments are the fit's until it is refitted."""
 
     def _moments(self, horizon: int) -> tuple[float, float]:
         raise NotImplementedError

@@ -6,13 +6,14 @@ on the whole universe (see :mod:`model_code.forecasting.panel`). Names are uniqu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 from model_code.forecasting.arima import Arima
 from model_code.forecasting.baselines import Drift, RandomWalk
 from model_code.forecasting.batch import ModelFactory
 from model_code.forecasting.garch import Garch
-from model_code.forecasting.mssa_rl import MssaRl
+from model_code.forecasting.mssa_rl import MssaRl, MssaRlTicker
 from model_code.forecasting.panel import PanelFactory
 from model_code.forecasting.samossa import Samossa
 
@@ -30,6 +31,10 @@ FORECASTERS: dict[str, ModelFactory] = {
 
 
 PANEL_FORECASTERS: dict[str, PanelFactory] = {"mssa_rl": MssaRl}
+
+# What applies a stored fit of each model to later data (load_state / update / forecast): the
+# per-ticker forecasters themselves, and a per-ticker view of each panel model's fit.
+PANEL_UPDATERS: dict[str, Callable[[], object]] = {"mssa_rl": MssaRlTicker}
 
 ALL_MODELS: tuple[str, ...] = (*FORECASTERS, *PANEL_FORECASTERS)
 
@@ -52,3 +57,10 @@ def select_panel(names: list[str] | tuple[str, ...]) -> dict[str, PanelFactory]:
     """Panel (whole-universe) factories among ``names``."""
     _check(names)
     return {name: PANEL_FORECASTERS[name] for name in dict.fromkeys(names) if name in PANEL_FORECASTERS}
+
+
+def updaters(names: list[str] | tuple[str, ...]) -> dict[str, Callable[[], object]]:
+    """The stored-fit appliers for ``names`` (baselines always included, as in :func:`select`)."""
+    _check(names)
+    wanted = list(dict.fromkeys([*BASELINES, *names]))
+    return {n: FORECASTERS.get(n) or PANEL_UPDATERS[n] for n in wanted}

@@ -42,6 +42,7 @@ from model_code.forecasting.base import (
     HORIZONS,
     FitDiagnostics,
     FitFailed,
+    FitState,
     Forecast,
     captured_fit,
     check_horizons,
@@ -181,6 +182,41 @@ class Garch:
             "scale": SCALE,
         }
         return diag
+
+    def state(self) -> FitState:
+        """The fitted parameters (percent units, arch's order) and the forecast settings."""
+        if self.result_ is None:
+            raise FitFailed(f"{self.name}: state() called before a successful fit()")
+        return FitState(
+            self.name,
+            int(self.result_.nobs),
+            {
+                "params": dict(self.params_),
+                "variant": self.variant,
+                "simulations": self.simulations,
+                "seed": self.seed,
+                "scale": SCALE,
+            },
+        )
+
+    def load_state(self, state: FitState) -> None:
+        """Restore a stored fit's parameters (``update`` then runs the variance recursion)."""
+        p = state.params
+        if p["variant"] != self.variant:
+            raise ValueError(f"{self.name}: stored fit is a {p['variant']!r} model")
+        self.params_ = {str(k): float(v) for k, v in p["params"].items()}
+        self.simulations, self.seed = int(p["simulations"]), int(p["seed"])
+        self.result_ = None
+
+    def update(self, returns: np.ndarray, new: int) -> None:
+        """The conditional-variance recursion over ``returns`` with the stored parameters fixed
+        (``arch``'s ``model.fix``: same backcast rule as a fit, no optimisation)."""
+        if not self.params_:
+            raise FitFailed(f"{self.name}: update() called before load_state()")
+        arr = clean_returns(returns, MIN_OBS, self.name)
+        model = self._model(arr * SCALE)
+        names = list(model._all_parameter_names())
+        self.result_ = model.fix(np.array([self.params_[k] for k in names]))
 
     def _step_variances(self, hmax: int) -> np.ndarray:
         """Conditional variance forecasts for steps 1..hmax, percent**2."""

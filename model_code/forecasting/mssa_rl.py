@@ -31,6 +31,7 @@ from model_code.forecasting.base import (
     HORIZONS,
     FitDiagnostics,
     FitFailed,
+    FitState,
     Forecast,
     captured_fit,
     gaussian_forecast,
@@ -103,6 +104,8 @@ class _Route:
     sigma2: np.ndarray  # (N,) AR(1) innovation variance
     u_last: np.ndarray  # (N,) last residual return
     rank: np.ndarray
+    basis: Any = None  # (L, r) shared or (N, L, r): what a stored fit projects later data on
+    rows: int = 0  # sessions of returns the route was fitted on
 
     def forecast(self, horizons: Sequence[int], be: Backend) -> tuple[np.ndarray, np.ndarray]:
         """Mean and std ``(N, H)`` of cumulative log returns (signal ``f_{T+h} − f_T`` + AR(1)); the
@@ -140,7 +143,41 @@ def _fit_route(
     num, den = (u[:, 1:] * u[:, :-1]).sum(1), (u[:, :-1] ** 2).sum(1)
     phi = np.clip(num / np.where(den > 0, den, 1.0), -0.9, 0.9)
     sigma2 = ((u[:, 1:] - phi[:, None] * u[:, :-1]) ** 2).mean(1)
-    return _Route(recon[:, -window:], lrr_coefficients(basis, be.xp), sigma, phi, sigma2, u[:, -1], dec.rank)
+    return _Route(
+        recon[:, -window:],
+        lrr_coefficients(basis, be.xp),
+        sigma,
+        phi,
+        sigma2,
+        u[:, -1],
+        dec.rank,
+        basis,
+        int(r.shape[0]),
+    )
+
+
+def _project_route(
+    r: np.ndarray,
+    basis: Any,
+    lrr: Any,
+    sigma: np.ndarray,
+    phi: np.ndarray,
+    sigma2: np.ndarray,
+    rank: Any,
+    be: Backend,
+) -> _Route:
+    """A route with fixed basis, recurrence, scale and AR(1) on new returns ``r`` (``T×N``): the
+    reconstruction and the last residual are recomputed exactly as :func:`_fit_route` does."""
+    window = basis.shape[-2]
+    path = np.cumsum(r, 0)
+    z = be.to_device(((path - path[-1]) / sigma).T)
+    basis = be.to_device(basis)
+    recon = reconstruct(z, basis, be.xp)
+    increments = be.to_host(be.xp.diff(recon, axis=1)) * sigma[:, None]
+    u = r.T[:, 1:] - increments
+    return _Route(
+        recon[:, -window:], be.to_device(lrr), sigma, phi, sigma2, u[:, -1], rank, basis, r.shape[0]
+    )
 
 
 class MssaRl:
@@ -291,6 +328,34 @@ class MssaRl:
             )
         return diag
 
+    def states(self) -> dict[str, FitState]:
+        """Per ticker, its chosen route as a stored fit (basis and recurrence as arrays; the scale,
+        AR(1) and the route's data length as params), for :class:`MssaRlTicker`."""
+        if not self._routes:
+            raise RuntimeError(f"{self.name}: states() before a successful fit()")
+        be = resolve(self.backend)
+        out = {}
+        for i, tk in enumerate(self.tickers):
+            action = self.actions_[tk]
+            rt = self._routes[action]
+            basis = np.asarray(be.to_host(rt.basis))
+            lrr = np.asarray(be.to_host(rt.lrr))
+            rank = np.asarray(rt.rank)
+            out[tk] = FitState(
+                self.name,
+                rt.rows,
+                {
+                    "action": action,
+                    "rows": rt.rows,
+                    "sigma": float(rt.sigma[i]),
+                    "phi": float(rt.phi[i]),
+                    "sigma2": float(rt.sigma2[i]),
+                    "rank": int(rank if rank.ndim == 0 else rank[i]),
+                },
+                {"basis": basis if basis.ndim == 2 else basis[i], "lrr": lrr if lrr.ndim == 1 else lrr[i]},
+            )
+        return out
+
     def forecast(self, horizons: Sequence[int] = HORIZONS) -> dict[str, list[Forecast]]:
         """Per ticker, cumulative log-return forecasts with 80/95 % intervals from its chosen route."""
         if not self._routes:
@@ -306,3 +371,54 @@ class MssaRl:
                 for j, h in enumerate(horizons)
             ]
         return result
+
+
+class MssaRlTicker:
+    """One ticker's stored MSSA-RL fit (:meth:`MssaRl.states`), applied to later data.
+
+    The panel fit chose the ticker's route (``keep``: the common MSSA subspace; or its own SSA)
+    and estimated its basis, recurrence, return scale and residual AR(1); ``update`` projects
+    the ticker's last ``rows`` returns on that basis (anchored at the origin, scaled as in the
+    fit) and ``forecast`` continues it, all estimates fixed. Per ticker, so it runs in the
+    per-ticker workers; only refits need the whole panel.
+    """
+
+    name = "mssa_rl"
+
+    def __init__(self, backend: Backend | str | None = None) -> None:
+        self.backend = backend
+        self._state: FitState | None = None
+        self._route: _Route | None = None
+
+    def load_state(self, state: FitState) -> None:
+        self._state, self._route = state, None
+
+    def update(self, returns: np.ndarray, new: int) -> None:
+        if self._state is None:
+            raise FitFailed(f"{self.name}: update() called before load_state()")
+        p = self._state.params
+        rows = int(p["rows"])
+        r = np.asarray(returns, dtype=np.float64).ravel()
+        if r.size < rows or not np.isfinite(r[-rows:]).all():
+            raise FitFailed(f"{self.name}: needs {rows} finite returns to apply the stored fit, got {r.size}")
+        be = resolve(self.backend)
+        self._route = _project_route(
+            r[-rows:, None],
+            np.asarray(self._state.arrays["basis"], dtype=np.float64),
+            np.asarray(self._state.arrays["lrr"], dtype=np.float64),
+            np.array([p["sigma"]], dtype=np.float64),
+            np.array([p["phi"]], dtype=np.float64),
+            np.array([p["sigma2"]], dtype=np.float64),
+            np.asarray(p["rank"]),
+            be,
+        )
+
+    def forecast(self, horizons: Sequence[int] = HORIZONS) -> list[Forecast]:
+        if self._route is None:
+            raise FitFailed(f"{self.name}: forecast() before update()")
+        horizons = [int(h) for h in horizons]
+        mean, std = self._route.forecast(horizons, resolve(self.backend))
+        return [
+            gaussian_forecast(self.name, h, mean[0, j], std[0, j], vol=std[0, j])
+            for j, h in enumerate(horizons)
+        ]

@@ -30,13 +30,14 @@ from model_code.forecasting.base import (
     HORIZONS,
     FitDiagnostics,
     FitFailed,
+    FitState,
     Forecast,
     captured_fit,
     clean_returns,
     gaussian_forecast,
 )
 from model_code.forecasting.changepoints import DEFAULT_THRESHOLD, cusum_changepoints
-from model_code.forecasting.ssa import SSAResult, cumulative_signal, ssa_return_forecast
+from model_code.forecasting.ssa import SSAResult, cumulative_signal, reconstruct, ssa_return_forecast
 
 
 def ar_cumulative_forecast(
@@ -114,6 +115,7 @@ class Samossa:
         self._u_tail = np.zeros(0)
         self._window_used = 0
         self._r_var = 0.0
+        self._seg_len = 0
 
     def fit(self, returns: np.ndarray) -> FitDiagnostics:
         """Fit on daily log returns (oldest first); raises :class:`FitFailed`."""
@@ -137,6 +139,7 @@ class Samossa:
                 raise FitFailed(f"{self.name}: non-finite signal forecast or residual variance")
             self._ssa, self._phi, self._sigma2, self._window_used = res, phi, sigma2, window
             self._r_var = float(np.var(seg))
+            self._seg_len = int(seg.size)
             self._u_tail = u[u.size - phi.size :] if phi.size else np.zeros(0)
             diag.params.update(
                 window=window,
@@ -156,6 +159,50 @@ class Samossa:
                     else "last one not recent/long enough to refit"
                 )
         return diag
+
+    def state(self) -> FitState:
+        """The SSA basis and recurrence (arrays), the AR coefficients, variances and segment length."""
+        if self._ssa is None:
+            raise RuntimeError(f"{self.name}: state() before a successful fit()")
+        return FitState(
+            self.name,
+            self._seg_len,
+            {
+                "window": self._window_used,
+                "rank": int(self._ssa.rank),
+                "segment": self._seg_len,
+                "phi": self._phi.tolist(),
+                "sigma2": self._sigma2,
+                "r_var": self._r_var,
+                "method": self.method,
+            },
+            {"basis": np.asarray(self._ssa.basis), "lrr": np.asarray(self._ssa.lrr)},
+        )
+
+    def load_state(self, state: FitState) -> None:
+        """Restore a stored fit; ``update`` projects data on its basis."""
+        p = state.params
+        self._window_used, self._seg_len = int(p["window"]), int(p["segment"])
+        self._phi = np.asarray(p["phi"], dtype=np.float64)
+        self._sigma2, self._r_var, self.method = float(p["sigma2"]), float(p["r_var"]), str(p["method"])
+        self._basis = np.asarray(state.arrays["basis"], dtype=np.float64)
+        self._lrr = np.asarray(state.arrays["lrr"], dtype=np.float64)
+        self._rank = int(p["rank"])
+        self._ssa = None
+
+    def update(self, returns: np.ndarray, new: int) -> None:
+        """Project the last ``segment`` returns' log-price path (anchored at the origin, as in a
+        fit) on the stored basis; the residual returns' tail comes from that projection, the AR
+        coefficients, variances and the recurrence stay the fit's."""
+        r = clean_returns(returns, self._seg_len, self.name)[-self._seg_len :]
+        path = np.cumsum(r)
+        x = path - path[-1]
+        with single_thread_blas():
+            recon = reconstruct(x, self._basis)
+        u = r[1:] - np.diff(recon)
+        p = self._phi.size
+        self._u_tail = u[u.size - p :] if p else np.zeros(0)
+        self._ssa = SSAResult(x, self._window_used, np.zeros(0), self._rank, recon, self._basis, self._lrr)
 
     def forecast(self, horizons: Sequence[int] = HORIZONS) -> list[Forecast]:
         """Cumulative log-return forecasts with 80/95 % intervals for each horizon (sessions)."""

@@ -5,6 +5,11 @@ the warehouse, calls :func:`forecast_sessions`, and writes what it returns in on
 Each session's ensemble is weighted by :func:`~model_code.forecasting.losses.realized_losses`
 over the trailing ``loss_lookback`` sessions, counting the stored history and the forecasts
 made earlier in the same run, exactly as one-session-a-night runs would.
+
+With a :class:`~model_code.forecasting.stored.FitStore` (``fits``) the sessions follow the
+production policy: each applies the latest stored fit to its data, and fits made on the way
+(first sight, past ``max_age``) are returned per session for storing and used by the later
+sessions of the run. Without one, every model is refitted at every session.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import polars as pl
 
@@ -24,6 +30,7 @@ from model_code.forecasting.predictions import (
     forecast_as_of,
     predictions_frame,
 )
+from model_code.forecasting.stored import DEFAULT_MAX_AGE, FitStore, StoredFit, forecast_as_of_stored
 from model_code.horizons import HORIZONS
 from model_code.market_data.calendar import TradingCalendar, trading_calendar
 
@@ -40,6 +47,8 @@ class SessionForecasts:
     weights: pl.DataFrame  # (as_of, horizon, model, weight, mse, confidence)
     tickers: int
     failed_fits: int = field(default=0)
+    fits: list[StoredFit] = field(default_factory=list)  # new fits to store (stored policy)
+    stored_fits_used: int = 0
 
 
 def loss_window_start(as_of: dt.date, lookback: int, calendar: TradingCalendar | None = None) -> dt.date:
@@ -61,6 +70,9 @@ def forecast_sessions(
     panel_models: Mapping[str, PanelFactory] | None = None,
     horizons: Sequence[int] = HORIZONS,
     calendar: TradingCalendar | None = None,
+    fits: FitStore | None = None,
+    max_age: int = DEFAULT_MAX_AGE,
+    home: Path | None = None,
 ) -> list[SessionForecasts]:
     """Fit every model at each session in ``sessions`` and weight its ensemble point in time.
 
@@ -70,23 +82,45 @@ def forecast_sessions(
             ticker, model, horizon, target_date, yhat`` (``@forecast_history``).
         targets: ``features.targets`` rows covering the history's and the sessions' dates.
         loss_lookback: sessions of realized forecasts the ensemble weights use.
+        fits: stored fits (windows ending up to the last session); ``None`` refits everything.
+        max_age: sessions after which a stored fit is refitted before use.
+        home: ``$PM_HOME``, the root of the stored fits' artifact paths.
     """
     calendar = calendar or trading_calendar()
     long_targets = targets_long(targets, horizons)
     known = attach_realized(history_forecasts, long_targets).select(HISTORY_COLUMNS)
     out: list[SessionForecasts] = []
     for as_of in sorted(sessions):
-        results, dates = forecast_as_of(
-            bars.filter(pl.col("date") <= as_of),
-            as_of,
-            models,
-            history=history,
-            min_history=min_history,
-            horizons=horizons,
-            workers=workers,
-            panel_models=panel_models,
-            calendar=calendar,
-        )
+        fresh: list[StoredFit] = []
+        if fits is not None:
+            results, dates, fresh = forecast_as_of_stored(
+                bars.filter(pl.col("date") <= as_of),
+                as_of,
+                models,
+                fits,
+                home=home or Path("."),
+                panel_models=panel_models,
+                max_age=max_age,
+                history=history,
+                min_history=min_history,
+                horizons=horizons,
+                workers=workers,
+                calendar=calendar,
+            )
+            for fit in fresh:
+                fits.add(fit)
+        else:
+            results, dates = forecast_as_of(
+                bars.filter(pl.col("date") <= as_of),
+                as_of,
+                models,
+                history=history,
+                min_history=min_history,
+                horizons=horizons,
+                workers=workers,
+                panel_models=panel_models,
+                calendar=calendar,
+            )
         preds = predictions_frame(results, as_of, dates)
         losses = realized_losses(known, as_of, loss_window_start(as_of, loss_lookback, calendar))
         ensemble, weights = ensemble_frame(preds, losses)
@@ -99,6 +133,10 @@ def forecast_sessions(
                 weights=weights.with_columns(as_of=pl.lit(as_of)),
                 tickers=len(results),
                 failed_fits=int((log["status"] == "failed").sum()),
+                fits=fresh,
+                stored_fits_used=sum(
+                    bool(d.params.get("stored_fit")) for res in results for d in res.diagnostics
+                ),
             )
         )
         fresh = attach_realized(
