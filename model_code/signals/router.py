@@ -1,6 +1,8 @@
 """The signal router: one signal per ticker and as_of, its source, confidence and reason.
 
-Order: the time-series ensemble first (or the ML champion first when ``primary`` is ``ml``),
+Order: the time-series ensemble first (or the ML champion first when ``primary`` is ``ml``, or
+when it is ``governance`` and the latest router decision in ``models.decisions`` left ML
+primary: :mod:`model_code.signals.primary`),
 the other statistical source second, the LLM last and only for tickers neither gave a
 confident view, at most ``llm_max_tickers`` a run ranked by the largest forecast edge. A source
 gives a view when it has a forecast for the ticker, its calibrated confidence is at least
@@ -53,6 +55,9 @@ class RouterSettings:
     horizon: int = 5
     costs: TradingCosts = field(default_factory=TradingCosts)
     llm_max_tickers: int = 20
+    # source -> why it has no forecasts at all (e.g. "no champion (governance abstain ...)"),
+    # written in the path instead of "no forecast" on a session the source is silent.
+    unavailable: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         unknown = set(self.enabled) - set(SOURCES)
@@ -64,8 +69,8 @@ class RouterSettings:
             raise ValueError(f"min_confidence must be in [0.5, 1), got {self.min_confidence}")
 
     def order(self, governance_primary: str | None = None) -> list[str]:
-        """The sources to ask, in order. ``governance`` reads the champion the governance
-        decided (``governance_primary``); until one exists it means ``ts``."""
+        """The sources to ask, in order. ``governance`` reads the primary the latest router
+        decision left (``governance_primary``: ``ts`` or ``ml``); without one it means ``ts``."""
         primary = (governance_primary or "ts") if self.primary == "governance" else self.primary
         statistical = ["ml", "ts"] if primary == "ml" else ["ts", "ml"]
         asked = [s for s in statistical if self.enabled.get(s, False)]
@@ -115,7 +120,8 @@ def route(
         for source in (s for s in order if s != "llm"):
             row = views[source].get(ticker)
             if row is None:
-                choice.path.append(f"{source}: no forecast")
+                silent = not views[source] and source in settings.unavailable
+                choice.path.append(f"{source}: {settings.unavailable[source] if silent else 'no forecast'}")
                 continue
             yhat, conf, model_id = row
             edge_bp = abs(yhat) / BPS

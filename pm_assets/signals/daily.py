@@ -1,5 +1,6 @@
 """Asset ``signals/daily``: one signal per ticker and session, with its source, confidence and reason."""
 
+import dataclasses
 import datetime as dt
 
 import dagster as dg
@@ -8,7 +9,17 @@ from pydantic import Field
 
 from model_code.costs import TradingCosts
 from model_code.forecasting.sessions import loss_window_start
+from model_code.governance_store import (
+    ROUTER,
+    LoggedDecision,
+    log_decisions,
+    no_champion_reason,
+    primary_of,
+    router_primary,
+)
 from model_code.market_data.calendar import trading_calendar
+from model_code.ml.lifecycle import MODEL_NAMES
+from model_code.ml.registry import ModelRegistry
 from model_code.signals.config import load_llm_settings, load_router_defaults
 from model_code.signals.daily import (
     DEFAULT_CALIBRATION_LOOKBACK,
@@ -18,6 +29,7 @@ from model_code.signals.daily import (
 )
 from model_code.signals.llm import LLM_CALLS_KEY
 from model_code.signals.persistence import DEFAULT_MAX_FLIP_RATE, DEFAULT_WINDOW, over_trading
+from model_code.signals.primary import decide_primary
 from model_code.signals.router import RouterSettings
 from pm_assets.market.ohlcv import MAX_PARTITIONS_PER_RUN
 from pm_assets.partitions import partition_dates, trading_days
@@ -47,7 +59,10 @@ class SignalConfig(dg.Config):
     )
     primary: str = Field(
         default=_FILE.get("primary", _DEFAULTS.primary),
-        description="ts, ml or governance: who is asked first.",
+        description=(
+            "ts, ml or governance: who is asked first (governance: ml only while it clears the "
+            "promotion gate against ts on their realized forecasts; decisions in models.decisions)."
+        ),
     )
     min_confidence: float = Field(
         default=_FILE.get("min_confidence", _DEFAULTS.min_confidence),
@@ -119,7 +134,13 @@ def daily_signals(
     probability that its direction is right, learned only from its own calls realized by the
     session) reaches ``min_confidence`` and its edge beats the round-trip cost. Every row stores
     the source, the confidence, the reason, and the path: why each earlier source declined.
-    Read the metadata: ``signals_<action>_<source>`` counts, and the over-trading check.
+    With ``primary: governance`` the run first decides, at the close of its first session, whether
+    ML or ts is primary (``model_code/signals/primary.py``: the governance gate on their realized
+    forecasts, ML the challenger), logs it to ``models.decisions`` (family ``router``) and routes
+    every session of the run by it. When the ML family has no champion, the path says why
+    (``ml: no champion (governance ...)``).
+    Read the metadata: ``signals_<action>_<source>`` counts, the router decision, and the
+    over-trading check.
     """
     settings = config.settings()
     cutoff = dt.date.fromisoformat(config.llm_knowledge_cutoff)
@@ -137,6 +158,31 @@ def daily_signals(
             "SELECT as_of, ticker, action, stated_confidence FROM signals.llm_calls "
             "WHERE action IS NOT NULL AND as_of BETWEEN ? AND ? AND as_of > ?",
             [since, end, cutoff],
+        )
+        decided_at = dt.datetime.combine(start, dt.time.min)
+        previous = router_primary(wh, settings.horizon, decided_at - dt.timedelta(microseconds=1))
+        family = next((f for f, name in MODEL_NAMES.items() if name == config.ml_model), config.ml_model)
+        ml_missing = (
+            no_champion_reason(wh, family, settings.horizon)
+            if config.ml and ModelRegistry(wh).champion(family, settings.horizon) is None
+            else None
+        )
+    if ml_missing is not None:
+        settings = dataclasses.replace(settings, unavailable={"ml": ml_missing[:240]})
+    logged = None
+    governance_primary = None
+    if settings.primary == "governance":
+        decision, judged = decide_primary(
+            inputs,
+            targets,
+            settings.horizon,
+            start,
+            ml_is_primary=previous is not None and previous[0] == "ml",
+        )
+        governance_primary = primary_of(decision.action, decision.subject, decision.rival)
+        logged = LoggedDecision(decision, ROUTER, settings.horizon, decided_at, judged["window_end"], judged)
+        context.log.info(
+            "signals/daily: router primary %s (%s: %s)", governance_primary, decision.action, decision.reason
         )
     tickers = {d: g["ticker"].to_list() for (d,), g in bars.group_by("date")}
     # The LLM is asked with the warehouse closed, inside one budget for the whole run.
@@ -159,12 +205,15 @@ def daily_signals(
         extra_calls={"llm": llm_answer_calls(answers, targets, settings.horizon)},
         llm=asker,
         llm_cutoff=cutoff,
+        governance_primary=governance_primary,
     )
     llm_calls = asker.calls() if asker else None
     stamp = dt.datetime.now(dt.UTC)
     with warehouse.open() as wh, wh.transaction():
         if llm_calls is not None:
             wh.upsert("signals.llm_calls", llm_calls, list(LLM_CALLS_KEY))
+        if logged is not None:
+            log_decisions(wh, [logged])
         written = wh.upsert(
             "signals.daily",
             signals.with_columns(computed_at=pl.lit(stamp, dtype=pl.Datetime("us", "UTC"))),
@@ -188,6 +237,14 @@ def daily_signals(
             float(signals.filter(pl.col("action") != "HOLD")["confidence"].mean() or 0.0)
         ),
     }
+    if logged is not None:
+        ev = logged.decision.evidence
+        metadata["router_primary"] = dg.MetadataValue.text(str(governance_primary))
+        metadata["router_decision"] = dg.MetadataValue.text(
+            f"{logged.decision.action}: {logged.decision.reason}"
+        )
+        metadata["router_dm_p"] = dg.MetadataValue.float(float(ev.get("dm_p_one_sided", float("nan"))))
+        metadata["router_ml_dsr"] = dg.MetadataValue.float(float(logged.context.get("ml_dsr", float("nan"))))
     if signals.height:
         metadata["latest"] = dg.MetadataValue.md(
             _table(signals.filter(pl.col("as_of") == signals["as_of"].max()))

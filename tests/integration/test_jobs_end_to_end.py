@@ -47,7 +47,8 @@ ML_CONFIG = {
         }
     }
 }
-# The tables nightly_job writes, with the rows each night must add (forecasts.accuracy: below).
+# The tables nightly_job writes, with the rows each night must add (forecasts.accuracy and
+# forecasts.ml_predictions, which only the champions governance promoted write: below).
 NIGHTLY_TABLES = {
     "market.ohlcv": "date = $night",
     "market.trading_sessions": "date = $night",
@@ -56,7 +57,6 @@ NIGHTLY_TABLES = {
     "forecasts.predictions": "as_of = $night",
     "forecasts.fit_log": "as_of = $night",
     "forecasts.ensemble_weights": "as_of = $night",
-    "forecasts.ml_predictions": "as_of = $night",
     "signals.daily": "as_of = $night",
     "portfolio.allocations": "as_of = $night",
     "paper.cash": "date = $night",
@@ -130,11 +130,16 @@ def test_training_then_two_nightly_sessions_materialize_everything(tmp_path, mon
     assert trained.success
     assert _materialized(trained) == {dg.AssetKey(["ml", "model"])}
     assert _count(db, "models.registry") == 4 and _count(db, "models.feature_importance") > 0
+    # Governance decided every horizon, promoting a model only where it beat the random walk.
+    champions = _count(db, "models.registry", "status = 'champion'")
+    assert _count(db, "models.decisions") == 4
+    assert _count(db, "models.decisions", "action = 'promote'") == champions
+    assert _count(db, "models.decisions", "action = 'abstain'") == 4 - champions
 
     job = nightly_job()
     job_assets = set(job.asset_layer.executable_asset_keys)
     job_checks = set(job.asset_layer.asset_graph.asset_check_keys)
-    assert len(job_assets) == 13 and len(job_checks) == 12
+    assert len(job_assets) == 15 and len(job_checks) == 14
     for night in NIGHTS:
         before = {t: _count(db, t, w, night) for t, w in NIGHTLY_TABLES.items()}
         assert set(before.values()) == {0}, before
@@ -160,8 +165,9 @@ def test_training_then_two_nightly_sessions_materialize_everything(tmp_path, mon
     assert _count(db, "forecasts.accuracy", "evaluated_through = $night AND horizon = 1", NIGHTS[1]) > 0
     # Signals: one per ticker with a bar each night; the scorecard waits for a closed horizon.
     assert _count(db, "signals.daily") == 2 * _count(db, "features.daily", "date = $night", NIGHTS[-1])
+    # ML forecasts come from the champions only; a horizon without one abstains (no rows).
     ml_rows = _count(db, "forecasts.ml_predictions")
-    assert ml_rows == 2 * 4 * _count(db, "features.daily", "date = $night", NIGHTS[-1])
+    assert ml_rows == 2 * champions * _count(db, "features.daily", "date = $night", NIGHTS[-1])
 
 
 def _bad_window_parquet(path: Path) -> Path:

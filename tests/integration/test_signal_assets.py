@@ -153,3 +153,52 @@ def test_every_llm_model_failing_holds_with_the_reason_and_the_run_succeeds(tmp_
     row = _q(db, f"SELECT * FROM signals.daily WHERE ticker = '{asked}'").row(0, named=True)
     assert row["action"] == "HOLD" and row["source"] == "none"
     assert "llm: no valid answer (every model failed or the budget was spent)" in row["reason"]
+
+
+def test_governance_primary_promotes_the_skilled_ml_source_logs_it_and_routes_by_it(tmp_path):
+    db = tmp_path / "wh.duckdb"
+    _seed(db)
+    resources = {"warehouse": WarehouseResource(database=str(db)), "ollama": OllamaResource()}
+    config = {"ops": {"signals__daily": {"config": {"primary": "governance"}}}}
+    tags = {ASSET_PARTITION_RANGE_START_TAG: "2019-05-01", ASSET_PARTITION_RANGE_END_TAG: "2019-05-14"}
+    result = dg.materialize(signal_assets[:1], resources=resources, tags=tags, run_config=config)
+    assert result.success
+    decisions = _q(db, "SELECT * FROM models.decisions")
+    assert decisions.height == 1
+    row = decisions.row(0, named=True)
+    assert (row["family"], row["horizon"], row["action"], row["subject"], row["rival"]) == (
+        "router",
+        5,
+        "promote",
+        "ml",
+        "ts",
+    )
+    assert row["decided_at"] == dt.datetime(2019, 5, 1) and row["data_end"] < dt.date(2019, 5, 1)
+    meta = result.asset_materializations_for_node("signals__daily")[0].metadata
+    assert meta["router_primary"].value == "ml" and meta["router_dm_p"].value < 0.05
+    stored = _q(db, "SELECT * FROM signals.daily")
+    assert stored["path"].str.starts_with("ml: ").all()  # ml is asked first on every session
+    ml = stored.filter(pl.col("source") == "ml")
+    assert ml.height > 0 and ml["path"].str.contains(r"^ml: (BUY|SELL)$").all()  # ml gave the view
+
+    # The same run again rewrites the same decision; a later run checks ML for reversion
+    # against ts (the latest decision left ML primary) and keeps it.
+    assert dg.materialize(signal_assets[:1], resources=resources, tags=tags, run_config=config).success
+    assert _q(db, "SELECT count(*) n FROM models.decisions")["n"][0] == 1
+    later = dg.materialize(
+        signal_assets[:1], resources=resources, partition_key="2019-06-03", run_config=config
+    )
+    assert later.success
+    actions = _q(db, "SELECT action, subject FROM models.decisions ORDER BY decided_at").rows()
+    assert actions == [("promote", "ml"), ("keep", "ml")]
+
+
+def test_an_ml_source_without_a_champion_says_why_in_the_path(tmp_path):
+    db = tmp_path / "wh.duckdb"
+    _seed(db)
+    with duckdb.connect(str(db)) as conn:
+        conn.execute("DELETE FROM forecasts.ml_predictions")
+    resources = {"warehouse": WarehouseResource(database=str(db)), "ollama": OllamaResource()}
+    assert dg.materialize(signal_assets[:1], resources=resources, partition_key="2019-06-03").success
+    paths = _q(db, "SELECT path FROM signals.daily")["path"]
+    assert paths.str.contains("ml: no champion (no governance decision yet", literal=True).all()
