@@ -23,6 +23,7 @@ from pm_assets.backtest.run import BacktestConfig
 from pm_assets.market.ohlcv import MAX_PARTITIONS_PER_RUN
 from pm_assets.partitions import partition_dates, trading_days
 from pm_resources import DUCKDB_POOL, WarehouseResource
+from pm_resources.alerts import AlertsResource
 
 ACCOUNT_KEY = dg.AssetKey(["paper", "account"])
 ORDERS_KEY = dg.AssetKey(["paper", "orders"])
@@ -95,7 +96,12 @@ class PaperConfig(BacktestConfig):
     backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN),
     pool=DUCKDB_POOL,
 )
-def paper_ledger(context: dg.AssetExecutionContext, config: PaperConfig, warehouse: WarehouseResource):
+def paper_ledger(
+    context: dg.AssetExecutionContext,
+    config: PaperConfig,
+    warehouse: WarehouseResource,
+    alerts: AlertsResource,
+):
     """The paper account over the partition's sessions (see the module docstring). Read the
     metadata: equity, cash, gross exposure, orders and fills, the drift from the vectorized
     backtest of the same allocations, and why the account is halted when it is."""
@@ -219,6 +225,21 @@ def paper_ledger(context: dg.AssetExecutionContext, config: PaperConfig, warehou
     if last.halted:
         metadata["halt_reason"] = dg.MetadataValue.text(last.halt_note or last.halted)
         context.log.warning(f"paper account {account!r} halted: {last.halt_note}; set reset to lift it")
+    before = book_from_rows(account, prev_row, held, Book.opening(cfg)).halted
+    for day in days:  # one alert on the session a halt fires
+        if day.book.halted and not before:
+            alerts.send(
+                {
+                    "kind": "paper_halt",
+                    "account": account,
+                    "date": day.book.date.isoformat(),  # type: ignore[union-attr]
+                    "halt": day.book.halted,
+                    "reason": day.book.halt_note,
+                    "action": "no new orders until the paper_ledger config's reset is set to the review date",
+                    "run_id": context.run.run_id,
+                }
+            )
+        before = day.book.halted
     yield dg.MaterializeResult(asset_key=ACCOUNT_KEY, metadata=metadata)
     yield dg.MaterializeResult(
         asset_key=ORDERS_KEY,

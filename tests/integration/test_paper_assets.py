@@ -4,6 +4,7 @@ the assets, re-runs that change nothing, day-by-day runs equal to a range run, a
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import dagster as dg
 import duckdb
@@ -14,6 +15,7 @@ from model_code.warehouse import Warehouse
 from model_code.warehouse.store import apply_ddl
 from pm_assets.paper import paper_assets
 from pm_resources import WarehouseResource
+from pm_resources.alerts import AlertsResource
 from tests.unit.test_paper_ledger import D, hand_allocations, hand_bars
 
 STAMP = dt.datetime(2019, 1, 9, tzinfo=dt.UTC)
@@ -42,6 +44,10 @@ def _seed(db, allocations: pl.DataFrame) -> None:
         wh.upsert("portfolio.allocations", rows, ["as_of", "ticker"])
 
 
+def _alerts(tmp_path) -> AlertsResource:
+    return AlertsResource(alerts_dir=str(tmp_path / "alerts"))
+
+
 def _q(db, sql):
     with duckdb.connect(str(db), read_only=True) as conn:
         return conn.sql(sql).pl()
@@ -63,7 +69,7 @@ def _snapshot(db) -> dict[str, pl.DataFrame]:
 def test_the_assets_keep_the_hand_checked_ledger_and_reconcile(tmp_path):
     db = tmp_path / "wh.duckdb"
     _seed(db, hand_allocations())
-    resources = {"warehouse": WarehouseResource(database=str(db))}
+    resources = {"warehouse": WarehouseResource(database=str(db)), "alerts": _alerts(tmp_path)}
     result = dg.materialize(paper_assets, resources=resources, tags=TAGS, run_config=_config())
     assert result.success
     equity = _q(db, "SELECT * FROM paper.equity ORDER BY date")
@@ -101,14 +107,14 @@ def test_nightly_runs_day_by_day_equal_one_range_run(tmp_path):
         _seed(db, hand_allocations())
     dg.materialize(
         paper_assets,
-        resources={"warehouse": WarehouseResource(database=str(ranged))},
+        resources={"warehouse": WarehouseResource(database=str(ranged)), "alerts": _alerts(tmp_path)},
         tags=TAGS,
         run_config=_config(),
     )
     for day in D:
         assert dg.materialize(
             paper_assets,
-            resources={"warehouse": WarehouseResource(database=str(nightly))},
+            resources={"warehouse": WarehouseResource(database=str(nightly)), "alerts": _alerts(tmp_path)},
             partition_key=day.isoformat(),
             run_config=_config(),
         ).success
@@ -125,7 +131,7 @@ def test_a_halted_account_places_no_order_and_says_why_until_reset(tmp_path):
         orient="row",
     )
     _seed(db, pl.concat([hand_allocations(), extra]))
-    resources = {"warehouse": WarehouseResource(database=str(db))}
+    resources = {"warehouse": WarehouseResource(database=str(db)), "alerts": _alerts(tmp_path)}
     tight = _config(kill_switch_drawdown=0.01)  # D4 is 1.24 % below D3's peak
     result = dg.materialize(paper_assets, resources=resources, tags=TAGS, run_config=tight)
     assert result.success
@@ -135,6 +141,8 @@ def test_a_halted_account_places_no_order_and_says_why_until_reset(tmp_path):
     assert "kill switch: drawdown 1.2%" in halted["halt_note"][4]
     meta = result.asset_materializations_for_node(OP)[0].metadata
     assert meta["halted"].value == 1.0 and "kill switch" in meta["halt_reason"].value
+    sent = [json.loads(line) for line in _alerts(tmp_path).path.read_text().splitlines()]
+    assert [(a["kind"], a["date"], a["halt"]) for a in sent] == [("paper_halt", "2019-01-07", "kill_switch")]
 
     reset = _config(kill_switch_drawdown=0.01, reset=D[3].isoformat())
     rerun = dg.materialize(
