@@ -19,7 +19,17 @@ from pm_sensors import all_sensors
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-DOCUMENTED_SCHEMAS = ("market", "features", "forecasts", "models", "signals", "portfolio", "backtest", "paper")
+DOCUMENTED_SCHEMAS = (
+    "market",
+    "features",
+    "forecasts",
+    "models",
+    "signals",
+    "portfolio",
+    "backtest",
+    "paper",
+    "monitoring",
+)
 # A path from a filesystem root where machines keep their files (home and work folders, temp,
 # mounts), not inside a relative path or URL ("../shared/x", "pm_assets/x", "http://host/x" and
 # API routes such as "/api/v1/stock/candle" are fine); or a Windows drive.
