@@ -81,6 +81,18 @@ EXPECTED_SPECS = {
         "kinds": {"duckdb", "skfolio"},
         "partitioned": True,
     },
+    "monitoring/model_health": {
+        "deps": {"forecasts/predictions", "ml/predictions", "features/targets"},
+        "group": "monitoring",
+        "kinds": {"duckdb", "polars"},
+        "partitioned": True,
+    },
+    "monitoring/freshness": {
+        "deps": {"market/ohlcv", "forecasts/predictions", "ml/predictions"},
+        "group": "monitoring",
+        "kinds": {"duckdb", "polars"},
+        "partitioned": True,
+    },
     "signals/scorecard": {
         "deps": {"signals/daily", "features/targets"},
         "group": "signals",
@@ -181,8 +193,8 @@ def test_partitioned_assets_of_the_nightly_job_share_one_backfill_policy():
     assert len(policies) == 1 and next(iter(policies)).max_partitions_per_run == 126
 
 
-def test_ml_training_runs_weekly_on_saturday_morning_and_starts_stopped():
+def test_ml_training_runs_weekly_on_saturday_morning_and_starts_running():
     assert ml_training_schedule.cron_schedule == "0 6 * * 6"
     assert ml_training_schedule.execution_timezone == "America/New_York"
-    assert ml_training_schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+    assert ml_training_schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     assert ml_training_schedule.job_name == "ml_training_job"
