@@ -17,6 +17,8 @@ from pm_jobs import (
     nightly_job,
     nightly_schedule,
     recovering_in_process_executor,
+    refit_job,
+    refit_schedule,
 )
 from pm_resources import build_resources
 from pm_sensors import all_sensors
@@ -33,8 +35,8 @@ defs = dg.Definitions(
         *paper_assets,
         *monitoring_assets,
     ],
-    jobs=[nightly_job, ml_training_job],
-    schedules=[nightly_schedule, ml_training_schedule],
+    jobs=[nightly_job, ml_training_job, refit_job],
+    schedules=[nightly_schedule, ml_training_schedule, refit_schedule],
     sensors=all_sensors,
     resources=build_resources(),
     executor=recovering_in_process_executor,

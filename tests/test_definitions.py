@@ -5,10 +5,12 @@ from pathlib import Path
 
 import dagster as dg
 import yaml
+from dagster._config import process_config
 
 from pm_definitions.definitions import defs
 from pm_jobs.ml_training import ml_training_schedule
 from pm_jobs.nightly import nightly_schedule
+from pm_jobs.refit import refit_schedule
 from pm_resources import DUCKDB_POOL
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,8 +41,14 @@ EXPECTED_SPECS = {
         "kinds": {"duckdb", "polars"},
         "partitioned": True,
     },
+    "forecasts/fits": {
+        "deps": {"market/ohlcv"},
+        "group": "fits",
+        "kinds": {"duckdb", "statsforecast", "arch", "numpy"},
+        "partitioned": False,
+    },
     "forecasts/predictions": {
-        "deps": {"market/ohlcv", "features/targets"},
+        "deps": {"market/ohlcv", "features/targets", "forecasts/fits"},
         "group": "forecasts",
         "kinds": {"duckdb", "statsforecast", "arch", "numpy"},
         "partitioned": True,
@@ -183,8 +191,11 @@ def _job_keys(name: str) -> set[str]:
 
 def test_jobs_select_their_assets():
     nightly = _job_keys("nightly_job")
-    assert nightly == {k for k, v in EXPECTED_SPECS.items() if v["group"] != "ml"} | {"ml/predictions"}
+    assert nightly == {k for k, v in EXPECTED_SPECS.items() if v["group"] not in ("ml", "fits")} | {
+        "ml/predictions"
+    }
     assert _job_keys("ml_training_job") == {"ml/model"}
+    assert _job_keys("refit_job") == {"forecasts/fits"}
 
 
 def test_partitioned_assets_of_the_nightly_job_share_one_backfill_policy():
@@ -198,3 +209,21 @@ def test_ml_training_runs_weekly_on_saturday_morning_and_starts_running():
     assert ml_training_schedule.execution_timezone == "America/New_York"
     assert ml_training_schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     assert ml_training_schedule.job_name == "ml_training_job"
+
+
+def test_refit_runs_weekly_on_saturday_after_ml_training_and_starts_running():
+    assert refit_schedule.cron_schedule == "0 7 * * 6"
+    assert refit_schedule.execution_timezone == "America/New_York"
+    assert refit_schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    assert refit_schedule.job_name == "refit_job"
+
+
+def test_refit_job_takes_the_decay_sensors_run_config():
+    config = {"ops": {"forecasts__fits": {"config": {"models": {"arima": ["AAPL"], "garch": []}}}}}
+    job = defs.resolve_job_def("refit_job")
+    assert job.run_config_schema.config_type is not None
+    checked = process_config(job.run_config_schema.config_type, config)
+    assert checked.success, checked.errors
+    assert not process_config(
+        job.run_config_schema.config_type, {"ops": {"forecasts__fits": {"config": {"models": ["arima"]}}}}
+    ).success

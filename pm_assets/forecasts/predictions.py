@@ -5,7 +5,15 @@ from pydantic import Field
 
 from model_code.forecasting import catalog
 from model_code.forecasting.sessions import forecast_sessions, loss_window_start
+from model_code.forecasting.stored import (
+    DEFAULT_MAX_AGE,
+    FitStore,
+    fits_frame,
+    fits_from_frame,
+    save_artifacts,
+)
 from model_code.market_data.calendar import trading_calendar
+from model_code.settings import pm_home
 from pm_assets.market.ohlcv import MAX_PARTITIONS_PER_RUN
 from pm_assets.partitions import partition_dates, trading_days
 from pm_resources import DUCKDB_POOL, WarehouseResource
@@ -23,11 +31,22 @@ class ForecastConfig(dg.Config):
     loss_lookback: int = Field(
         default=63, description="Sessions of realized forecasts the ensemble weights use."
     )
+    stored_fits: bool = Field(
+        default=True,
+        description="Apply the stored fits (models.fits) with fixed estimates; False refits every model.",
+    )
+    max_age: int = Field(
+        default=DEFAULT_MAX_AGE, description="Sessions after which a stored fit is refitted before use."
+    )
 
 
 @dg.asset(
     key=["forecasts", "predictions"],
-    deps=[dg.AssetKey(["market", "ohlcv"]), dg.AssetKey(["features", "targets"])],
+    deps=[
+        dg.AssetKey(["market", "ohlcv"]),
+        dg.AssetKey(["features", "targets"]),
+        dg.AssetKey(["forecasts", "fits"]),
+    ],
     group_name="forecasts",
     kinds={"duckdb", "statsforecast", "arch", "numpy"},
     owners=["team:research"],
@@ -50,6 +69,11 @@ def predictions(
     rule, ``model_code/forecasting/losses.py``). Tickers are fitted in parallel worker
     processes with the warehouse closed; MSSA-RL is fitted once on the date-aligned universe.
     A failing model or ticker is logged with its error and the rest go on.
+
+    Stored fits (default): each (ticker, model) applies the latest fit in ``models.fits`` whose
+    window ends on or before as_of to the returns up to as_of, estimates fixed; one without a
+    fit, or with one older than ``max_age`` sessions, is fitted here and the fit stored (see
+    ``model_code/forecasting/stored.py``; ``forecasts/fits`` refits on schedule or on request).
     """
     start, end = partition_dates(context)
     calendar = trading_calendar()
@@ -59,6 +83,7 @@ def predictions(
         bars = wh.query("@ohlcv_history_until", [end])
         stored = wh.query("@forecast_history", [since, start])
         targets = wh.query("@targets_between", [since, end])
+        stored_fits = wh.query("@fits_until", [start, end]) if config.stored_fits else None
     # Every fit runs with the file closed, so readers are never locked out meanwhile.
     made = forecast_sessions(
         bars,
@@ -72,7 +97,11 @@ def predictions(
         workers=config.workers or None,
         panel_models=catalog.select_panel(config.models),
         calendar=calendar,
+        fits=FitStore(fits_from_frame(stored_fits)) if stored_fits is not None else None,
+        max_age=config.max_age,
+        home=pm_home(),
     )
+    new_fits = save_artifacts([f for d in made for f in d.fits], pm_home())
     for day in made:
         context.log.info(
             "forecasts %s: %d tickers, %d rows, %d failed fits",
@@ -81,11 +110,17 @@ def predictions(
             day.predictions.height,
             day.failed_fits,
         )
+        if config.stored_fits:
+            context.log.info(
+                "%s: %d stored fits applied, %d new fits", day.as_of, day.stored_fits_used, len(day.fits)
+            )
     with warehouse.open() as wh, wh.transaction():
         for day in made:
             wh.upsert("forecasts.predictions", day.predictions, ["as_of", "ticker", "model", "horizon"])
             wh.upsert("forecasts.fit_log", day.fit_log, ["as_of", "ticker", "model"])
             wh.upsert("forecasts.ensemble_weights", day.weights, ["as_of", "horizon", "model"])
+        if new_fits:
+            wh.upsert("models.fits", fits_frame(new_fits), ["ticker", "model", "window_end"])
     return dg.MaterializeResult(
         metadata={
             "rows_written": dg.MetadataValue.float(float(sum(d.predictions.height for d in made))),
@@ -95,5 +130,7 @@ def predictions(
                 float(sum(d.fit_log["fit_seconds"].fill_null(0).sum() for d in made))
             ),
             "as_of_sessions": dg.MetadataValue.float(float(len(sessions))),
+            "stored_fits_used": dg.MetadataValue.float(float(sum(d.stored_fits_used for d in made))),
+            "fits_written": dg.MetadataValue.float(float(len(new_fits))),
         }
     )

@@ -2,8 +2,10 @@
 
 The same bars (with a one-day gap in one ticker, so a forecast's realized date can differ from
 its target date) go through the nightly ``forecasts/predictions`` asset, run as two backfill
-chunks, and through ``run_walk_forward`` at the same daily origins; the ensemble forecasts and
-weights must be identical.
+chunks, and through ``run_walk_forward`` at the same daily origins under the same policy (the
+production one: stored fits applied with fixed estimates, fitted on first sight, refitted past
+their maximum age); the ensemble forecasts and weights must be identical. The second chunk reads
+the first chunk's fits back from ``models.fits``, so storage is part of the identity.
 """
 
 import datetime as dt
@@ -81,7 +83,15 @@ def test_nightly_and_walk_forward_ensembles_are_identical(tmp_path):
     _nightly(db)
     origins = sorted(_q(db, "SELECT DISTINCT as_of FROM forecasts.predictions")["as_of"])
     assert len(origins) == 22 and GAP in origins
-    walk = run_walk_forward(bars, catalog.select(MODELS), origins, workers=1)
+    walk = run_walk_forward(
+        bars, catalog.select(MODELS), origins, workers=1, policy="stored", refit_every=None
+    )
+    # The nightly runs really applied stored fits (fitted once, on the first session, then updated).
+    log = _q(db, "SELECT as_of, params FROM forecasts.fit_log WHERE model = 'arima'")
+    used = log.filter(pl.col("params").str.contains('"stored_fit": true'))
+    n_fits = _q(db, "SELECT count(*) n FROM models.fits WHERE model = 'arima'")["n"][0]
+    assert log.height - used.height == n_fits >= 1 and used.height >= 20 * n_fits
+    assert used["as_of"].min() > origins[0]
 
     nightly_ens = _q(db, "SELECT * FROM forecasts.predictions WHERE model = 'ensemble'")
     for origin in origins:

@@ -10,7 +10,7 @@ from model_code.features import build_targets
 from model_code.market_data.ingestion import ingest_window
 from model_code.market_data.sources.registry import SourceSettings, build_chain
 from model_code.warehouse import Warehouse, apply_ddl
-from pm_assets.forecasts import forecast_assets
+from pm_assets.forecasts import accuracy, fits, predictions
 from pm_resources import WarehouseResource
 
 TICKERS = ["AAPL", "MSFT", "^GSPC"]
@@ -34,7 +34,7 @@ def _seed(db, until: dt.date) -> None:
 
 def _run(db, key):
     result = dg.materialize(
-        forecast_assets,
+        [predictions, accuracy],
         resources={"warehouse": WarehouseResource(database=str(db))},
         partition_key=key,
         run_config=CONFIG,
@@ -84,7 +84,7 @@ def test_predictions_fit_log_and_ensemble_weights_from_realized_losses(tmp_path)
 
     # Accuracy: the realized 1-day forecasts of both as_of dates are scored, pooled and per ticker.
     result = dg.materialize(
-        forecast_assets,
+        [predictions, accuracy],
         resources={"warehouse": WarehouseResource(database=str(db))},
         selection=[dg.AssetKey(["forecasts", "accuracy"])],
     )
@@ -99,3 +99,60 @@ def test_predictions_fit_log_and_ensemble_weights_from_realized_losses(tmp_path)
     assert per_ticker == 5 * 3
     # 63-day forecasts have not closed: nothing scored for them.
     assert _q(db, "SELECT count(*) n FROM forecasts.accuracy WHERE horizon = 63")["n"][0] == 0
+
+
+def _fits(db, models):
+    config = {"ops": {"forecasts__fits": {"config": {"models": models, "workers": 2}}}}
+    result = dg.materialize(
+        [fits], resources={"warehouse": WarehouseResource(database=str(db))}, run_config=config
+    )
+    assert result.success
+    return result.asset_materializations_for_node("forecasts__fits")[0].metadata
+
+
+def _predict(db, key, stored):
+    models = ["arima", "samossa", "garch", "mssa_rl"]
+    config = {"models": models, "workers": 2, "stored_fits": stored}
+    result = dg.materialize(
+        [predictions],
+        resources={"warehouse": WarehouseResource(database=str(db))},
+        partition_key=key,
+        run_config={"ops": {"forecasts__predictions": {"config": config}}},
+    )
+    assert result.success
+    cols = "ticker, model, horizon, yhat, lower_80, upper_80, lower_95, upper_95, vol_forecast"
+    return _q(db, f"SELECT {cols} FROM forecasts.predictions WHERE as_of = DATE '{key}' ORDER BY ALL")
+
+
+def test_fits_are_refitted_as_requested_and_predictions_apply_them_exactly(tmp_path, isolated_pm_home):
+    db = tmp_path / "wh.duckdb"
+    _seed(db, dt.date(2018, 12, 31))
+    # The decay sensor's request: exactly these models and tickers, nothing else.
+    meta = _fits(db, {"arima": ["AAPL"], "samossa": ["MSFT"]})
+    rows = _q(db, "SELECT ticker, model, window_end, artifact_path FROM models.fits ORDER BY model")
+    assert rows.select("ticker", "model").rows() == [("AAPL", "arima"), ("MSFT", "samossa")]
+    assert set(rows["window_end"]) == {dt.date(2018, 12, 31)} and meta["fits_written"].value == 2.0
+    arima_row, samossa_row = rows.row(0, named=True), rows.row(1, named=True)
+    assert arima_row["artifact_path"] is None  # small state: all in the params JSON
+    folder = isolated_pm_home / samossa_row["artifact_path"]
+    assert (folder / "meta.json").is_file() and (folder / "arrays.npz").is_file()
+
+    # The weekly run (empty config): every (ticker, model) without a fit at least 5 sessions old.
+    meta = _fits(db, {})
+    n = _q(db, "SELECT count(*) n FROM models.fits")["n"][0]
+    assert meta["fits_written"].value == n - 2 and n == 3 * 8  # 3 tickers x 8 models
+    # Nothing is due right after: a second weekly run refits nothing.
+    assert _fits(db, {})["fits_written"].value == 0.0
+
+    # On the fits' own day, forecasts from the stored fits are exactly a full refit's.
+    stored = _predict(db, "2018-12-31", stored=True)
+    log = _q(db, "SELECT params FROM forecasts.fit_log WHERE as_of = DATE '2018-12-31'")
+    assert log.height == 3 * 6 and log["params"].str.contains('"stored_fit": true').all()
+    refit = _predict(db, "2018-12-31", stored=False)
+    assert stored.height == refit.height == 3 * 7 * 4
+    assert stored.equals(refit)
+
+    # An earlier session cannot use fits whose window ends after it: fitted on first sight.
+    _predict(db, "2018-12-20", stored=True)
+    early = _q(db, "SELECT DISTINCT window_end FROM models.fits WHERE window_end < DATE '2018-12-31'")
+    assert early["window_end"].to_list() == [dt.date(2018, 12, 20)]
