@@ -61,6 +61,8 @@ NIGHTLY_TABLES = {
     "portfolio.allocations": "as_of = $night",
     "paper.cash": "date = $night",
     "paper.equity": "date = $night",
+    "monitoring.freshness": "as_of = $night",
+    "monitoring.model_age": "as_of = $night",
 }
 
 
@@ -163,6 +165,10 @@ def test_training_then_two_nightly_sessions_materialize_everything(tmp_path, mon
     # The first night's 1-day forecasts closed on the second night: they are scored then.
     assert _count(db, "forecasts.accuracy", "evaluated_through = $night", NIGHTS[0]) == 0
     assert _count(db, "forecasts.accuracy", "evaluated_through = $night AND horizon = 1", NIGHTS[1]) > 0
+    # Monitoring judges them too: one realized forecast per ticker is too few to judge a ticker.
+    assert _count(db, "monitoring.model_health", "as_of = $night", NIGHTS[0]) == 0
+    assert _count(db, "monitoring.model_health", "as_of = $night AND horizon = 1", NIGHTS[1]) > 0
+    assert _count(db, "monitoring.model_health", "ticker <> '*' AND (judged OR decayed)") == 0
     # Signals: one per ticker with a bar each night; the scorecard waits for a closed horizon.
     assert _count(db, "signals.daily") == 2 * _count(db, "features.daily", "date = $night", NIGHTS[-1])
     # ML forecasts come from the champions only; a horizon without one abstains (no rows).
