@@ -109,6 +109,7 @@ class Garch:
         self.variant, self.name = variant, variant
         self.simulations, self.seed = simulations, seed
         self.result_ = None
+        self._conditioned = None  # the arch model a stored fit was applied to (update)
         self.params_: dict[str, float] = {}
         self.nfev_: int = 0
         self.forecast_warnings_: int = 0
@@ -123,7 +124,7 @@ class Garch:
         (percent units) used as ``starting_values``; ignored (noted) if its names differ."""
         arr = clean_returns(returns, MIN_OBS, self.name)
         diag = FitDiagnostics(model=self.name, n_obs=int(arr.size))
-        self.result_ = None
+        self.result_ = self._conditioned = None
         model = self._model(arr * SCALE)
         names = list(model._all_parameter_names())
         start = None
@@ -206,7 +207,7 @@ class Garch:
             raise ValueError(f"{self.name}: stored fit is a {p['variant']!r} model")
         self.params_ = {str(k): float(v) for k, v in p["params"].items()}
         self.simulations, self.seed = int(p["simulations"]), int(p["seed"])
-        self.result_ = None
+        self.result_ = self._conditioned = None
 
     def update(self, returns: np.ndarray, new: int) -> None:
         """The conditional-variance recursion over ``returns`` with the stored parameters fixed
@@ -215,12 +216,24 @@ class Garch:
             raise FitFailed(f"{self.name}: update() called before load_state()")
         arr = clean_returns(returns, MIN_OBS, self.name)
         model = self._model(arr * SCALE)
-        names = list(model._all_parameter_names())
-        self.result_ = model.fix(np.array([self.params_[k] for k in names]))
+        self.result_, self._conditioned = None, model
 
     def _step_variances(self, hmax: int) -> np.ndarray:
-        """Conditional variance forecasts for steps 1..hmax, percent**2."""
-        assert self.result_ is not None
+        """Conditional variance forecasts for steps 1..hmax, percent**2, from the last return.
+
+        What ``ARCHModelResult.forecast(reindex=False)`` computes for a constant-mean model (the
+        same calls: residuals at the parameters, their backcast and variance bounds, the volatility
+        process's forecast from the last observation), without building a results object or
+        pandas frames; so a fitted model and a stored fit applied to the same data agree exactly.
+        """
+        model = self._conditioned if self._conditioned is not None else self.result_.model
+        names = list(model._all_parameter_names())
+        mp, vp, _ = model._parse_parameters(np.array([self.params_[k] for k in names]))
+        resids = np.asarray(model.resids(mp), dtype=np.float64)
+        vol = model.volatility
+        backcast = vol.backcast(resids)
+        bounds = vol.variance_bounds(resids, 2.0)
+        kwargs: dict[str, object] = {}
         if self.variant == "egarch" and hmax > 1:
             nu = self.params_["nu"]
             gen = np.random.default_rng(self.seed)
@@ -229,16 +242,13 @@ class Garch:
             def draw(size: int | tuple[int, ...]) -> np.ndarray:
                 return gen.standard_t(nu, size) * unit
 
-            fc = self.result_.forecast(
-                horizon=hmax, method="simulation", simulations=self.simulations, rng=draw, reindex=False
-            )
-        else:
-            fc = self.result_.forecast(horizon=hmax, reindex=False)
-        return np.asarray(fc.variance.values[-1], dtype=np.float64)
+            kwargs = {"method": "simulation", "simulations": self.simulations, "rng": draw}
+        fc = vol.forecast(vp, resids, backcast, bounds, start=resids.size - 1, horizon=hmax, **kwargs)
+        return np.asarray(fc.forecasts[-1], dtype=np.float64)
 
     def forecast(self, horizons: Sequence[int] = HORIZONS) -> list[Forecast]:
         """Cumulative log-return forecasts; ``vol_forecast`` = std of the h-step sum (log units)."""
-        if self.result_ is None:
+        if self.result_ is None and self._conditioned is None:
             raise FitFailed(f"{self.name}: forecast() called before a successful fit()")
         hs = check_horizons(horizons)
         diag_warn = FitDiagnostics(model=self.name, n_obs=0)

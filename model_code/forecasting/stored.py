@@ -32,6 +32,7 @@ import polars as pl
 from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
+from model_code.forecasting.array_backend import single_thread_blas
 from model_code.forecasting.base import HORIZONS, FitDiagnostics, FitFailed, FitState
 from model_code.forecasting.batch import ModelFactory, TickerResult, default_workers
 from model_code.forecasting.panel import PanelFactory, forecast_panel, merge_results, return_panel
@@ -252,7 +253,7 @@ def ticker_from_fits(
     models in ``models`` are fitted here (and returned as new fits). A panel model without a usable
     fit is left out: its refit needs the whole panel (:func:`forecast_as_of_stored` does it)."""
     result, fresh = TickerResult(ticker), []
-    with threadpool_limits(limits=1):
+    with single_thread_blas():  # one cached controller: threadpool_limits() rescans libraries per call
         for name, make in updaters.items():
             fit = fits.get(name)
             age = fit_age(fit, dates) if fit is not None else None
