@@ -7,17 +7,12 @@
 Both start RUNNING when the daemon starts.
 """
 
-import pm_jobs
-from pm_jobs import ml_training_job
+from pm_jobs import ml_training_job, refit_job
 from pm_sensors.accuracy_decay import build_accuracy_decay_sensor
-from pm_sensors.refit_requests import REFIT_JOB, ml_training_run_config, refit_run_config
+from pm_sensors.refit_requests import ml_training_run_config, refit_run_config
 from pm_sensors.run_failure import run_failure_alert_sensor
 
-# The statistical refit job (forecasts/fits, pm_jobs/refit.py). Without one (a tree before stored
-# fits), statistical models refit nightly and the sensor asks for ML training only.
-accuracy_decay_sensor = build_accuracy_decay_sensor(
-    ml_job=ml_training_job, refit_job=getattr(pm_jobs, REFIT_JOB, None)
-)
+accuracy_decay_sensor = build_accuracy_decay_sensor(ml_job=ml_training_job, refit_job=refit_job)
 
 all_sensors: list = [accuracy_decay_sensor, run_failure_alert_sensor]
 
