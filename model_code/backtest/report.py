@@ -453,16 +453,44 @@ def _money(x: float) -> str:
     return f"${x:,.0f}"
 
 
+@dataclass(frozen=True)
+class HitScreen:
+    """A strategy whose daily hit rate exceeds :data:`LEAKAGE_HIT_RATE`, beside the equal-weight
+    universe's hit rate on the same days (those the strategy's return was not 0)."""
+
+    strategy: str
+    hit_rate: float
+    universe_hit_rate: float
+    days: int
+
+    @property
+    def suspect(self) -> bool:
+        """Above 55 % and more than two binomial standard errors above the universe on its days:
+        what a long book in a rising market cannot explain is treated as leakage."""
+        p = self.universe_hit_rate
+        se = math.sqrt(p * (1 - p) / self.days) if self.days else math.inf
+        return self.hit_rate > p + 2 * se
+
+
+def leakage_screen(report: Report) -> list[HitScreen]:
+    """Every strategy (not baseline) whose daily hit rate is above 55 %."""
+    universe = report.returns("equal_weight_universe")
+    out = []
+    for name in report.strategies:
+        r = report.returns(name)
+        active = r != 0
+        if not active.any():
+            continue
+        hit = float((r[active] > 0).mean())
+        if hit > LEAKAGE_HIT_RATE:
+            out.append(HitScreen(name, hit, float((universe[active] > 0).mean()), int(active.sum())))
+    return out
+
+
 def leakage_flags(report: Report) -> list[str]:
-    """Strategies (not baselines) whose daily hit rate exceeds 55 %: treated as leakage, not skill."""
-    return [
-        r["strategy"]
-        for r in report.metrics.iter_rows(named=True)
-        if r["strategy"] not in BASELINES
-        and r["hit_rate"] is not None
-        and math.isfinite(r["hit_rate"])
-        and r["hit_rate"] > LEAKAGE_HIT_RATE
-    ]
+    """Strategies whose daily hit rate is above 55 % and not explained by the market's (see
+    :class:`HitScreen`): treated as leakage, not skill."""
+    return [h.strategy for h in leakage_screen(report) if h.suspect]
 
 
 def reading(report: Report) -> str:
@@ -478,8 +506,17 @@ def reading(report: Report) -> str:
         f"{best['strategy']} (Sharpe {best['sharpe']:.2f}, CAGR {best['cagr']:.1%}, max drawdown "
         f"{best['max_drawdown']:.1%}, PSR {_f(best['psr'], '.2f')}, DSR {_f(best['dsr'], '.2f')}); the equal-weight "
         f"universe made {ew['cagr']:.1%} a year at Sharpe {ew['sharpe']:.2f}. {beat} of {strat.height} strategies "
-        "have a positive information ratio against it."
+        f"{'has' if beat == 1 else 'have'} a positive information ratio against it."
     ]
+    halted = [n for n, h in report.halts.items() if h[KILL_SWITCH]]
+    stopped = [n for n, h in report.halts.items() if h[EMERGENCY_STOP]]
+    if halted or stopped:
+        parts.append(
+            f"The hard limits bound: the 15 % kill switch latched in {len(halted)} of {len(report.halts)} "
+            f"allocation runs (flat from then on, never reset in a backtest) and the hit-rate stop flattened "
+            f"{len(stopped)} of them on some rebalances, so those runs spent much of the window in cash; their "
+            "low volatility is the limits', not the signals'."
+        )
     if sig.height:
         parts.append(
             f"{sig.height} clear DSR ≥ 0.95 ({', '.join(sig['strategy'].to_list())}); read them beside the PBO."
@@ -487,10 +524,7 @@ def reading(report: Report) -> str:
     else:
         parts.append(
             f"None clears DSR ≥ 0.95 once the {len(report.trial_sharpes)} trials of this report are counted "
-            f"({psr95.height} has PSR ≥ 0.95 before deflation)"
-            if psr95.height == 1
-            else f"None clears DSR ≥ 0.95 once the {len(report.trial_sharpes)} trials of this report are "
-            f"counted ({psr95.height} have PSR ≥ 0.95 before deflation)"
+            f"({psr95.height} {'has' if psr95.height == 1 else 'have'} PSR ≥ 0.95 even before deflation)"
         )
         parts[-1] += ": no significant skill after costs."
     parts.append(
@@ -499,7 +533,9 @@ def reading(report: Report) -> str:
             "(the in-sample winner lands in the bottom half out of sample about as often as chance "
             "or more: picking the best configuration is not evidence)."
             if report.pbo >= 0.3
-            else "(the sweep's in-sample winner mostly stays in the top half out of sample)."
+            else "(the sweep's in-sample winner mostly stays in the top half out of sample: the ranking of the "
+            "configurations is stable across the splits, which says the sweep was not overfitted, not that its "
+            "winner has skill; that is the DSR's question)."
         )
     )
     q = topk_name(*QLIB_TOPK)
@@ -520,14 +556,28 @@ def reading(report: Report) -> str:
                 else "unlike Qlib's, ours does not trail the universe here."
             )
         )
-    flags = leakage_flags(report)
-    market = f"the equal-weight universe's own is {ew['hit_rate']:.1%}"
-    parts.append(
-        f"No strategy has a daily hit rate above 55 % (such a rate would be treated as leakage; {market})."
-        if not flags
-        else f"Daily hit rate above 55 % — treated as a sign of leakage to investigate, not as skill "
-        f"({market}): {', '.join(flags)}."
-    )
+    screen = leakage_screen(report)
+    suspects = [h for h in screen if h.suspect]
+    if not screen:
+        parts.append(
+            f"No strategy has a daily hit rate above 55 % (the leakage alarm); the equal-weight universe's own is "
+            f"{ew['hit_rate']:.1%}."
+        )
+    else:
+        listed = "; ".join(
+            f"{h.strategy} {h.hit_rate:.1%} vs {h.universe_hit_rate:.1%} ({h.days} days)" for h in screen
+        )
+        parts.append(
+            f"Leakage screen: {len(screen)} strategies hit more than 55 % of their active days (strategy vs the "
+            f"equal-weight universe on the same days: {listed}). "
+            + (
+                "Each is within two standard errors of the universe on its own days, which a long book in a "
+                "rising market explains; none is treated as skill, and none as leakage."
+                if not suspects
+                else f"Treated as leakage to investigate, not as skill: {', '.join(h.strategy for h in suspects)} "
+                "(more than two standard errors above the universe on the same days)."
+            )
+        )
     return " ".join(parts)
 
 
@@ -860,7 +910,7 @@ def main() -> int:
         "ml_schedule": (
             "each month's first session"
             if every == 1
-            else f"the first session of every {every}th month (monthly in `docs/results/signals.md`; "
+            else f"the first session of every {every} months (monthly in `docs/results/signals.md`; "
             "fewer retrainings to fit the 2-core budget), forecasting every session up to the next retraining,"
         ),
         "seconds": time.perf_counter() - began + sum(credit.values()),
