@@ -60,6 +60,7 @@ bench: install
 	$(BIN)/python -m benchmarks.ingest_validate
 	$(BIN)/python -m benchmarks.features
 	$(BIN)/python -m benchmarks.forecasting --tickers 400 --sample 12 --workers 2
+	$(BIN)/python -m benchmarks.stored_fits --tickers 400 --workers 2
 	$(BIN)/python -m benchmarks.ml
 	$(BIN)/python -m benchmarks.signals
 	$(BIN)/python -m benchmarks.backtest

@@ -2,7 +2,8 @@
 
 Data: the shared parquet's accepted bars (:func:`~model_code.evaluation.clean_bars.load_clean_bars`),
 the first ``--tickers`` tickers (alphabetical) with a bar on the evaluation session ``T`` (the
-file's last session) and at least 252 returns, fitted on their last ``--history`` returns.
+latest session with the most tickers trading: no session of the file has 400) and at least 252
+returns, fitted on their last ``--history`` returns.
 
 Steps, each timed with ``--workers`` processes (loky, one BLAS thread each, as the asset runs):
 
@@ -58,8 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     bars = load_clean_bars(args.parquet).bars
-    dates = bars["date"].unique().sort()
-    as_of, fitted_on = dates[-1], dates[-1 - args.age]
+    counts = bars.group_by("date").len().sort("date")
+    dates = counts["date"]
+    # the latest session with the most tickers trading (the file's last days are thinner)
+    last = int(counts.with_row_index().filter(pl.col("len") == pl.col("len").max())["index"][-1])
+    as_of, fitted_on = dates[last], dates[last - args.age]
     eligible = [t for t, (r, _) in dated_return_series(bars, as_of, args.history).items() if r.size >= 252]
     tickers = sorted(eligible)[: args.tickers]
     bars = bars.filter(pl.col("ticker").is_in(tickers))
