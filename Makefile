@@ -16,7 +16,7 @@ export MKL_NUM_THREADS ?= 1
 # of 0.4 s on 2 busy cores); passive workers sleep instead and cost nothing when idle.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: install demo test dev bench bench-venv check-defs dagster-home clean
+.PHONY: install browser demo test dev bench bench-venv check-defs dagster-home clean
 
 # The venv is rebuilt when pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml
@@ -37,7 +37,27 @@ demo: install dagster-home
 check-defs: install dagster-home
 	$(BIN)/dg check defs
 
-test: install check-defs
+# Headless Chromium and its driver for the browser test (tests/integration/test_ui_browser.py),
+# from the Debian packages: as root through apt-get, else through sudo when it needs no password.
+# Nothing is downloaded at test time. Without them the test is skipped, or fails under CI=true.
+CHROMIUM_BINARIES := /usr/bin/chromium /usr/bin/chromedriver
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+browser:
+	@if ls $(CHROMIUM_BINARIES) >/dev/null 2>&1; then exit 0; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "make browser: no apt-get here; install Chromium and chromedriver as $(CHROMIUM_BINARIES) for the browser test" >&2; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "make browser: installing the Debian packages chromium and chromium-driver"; \
+	  { apt-get update -qq && $(APT_INSTALL); } || echo "make browser: apt-get failed; the browser test is skipped, or fails under CI=true" >&2; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+	  echo "make browser: installing the Debian packages chromium and chromium-driver (sudo)"; \
+	  { sudo apt-get update -qq && sudo $(APT_INSTALL); } || echo "make browser: apt-get failed; the browser test is skipped, or fails under CI=true" >&2; \
+	else \
+	  echo "make browser: chromium and chromium-driver are missing and installing them needs root: run" >&2; \
+	  echo "  sudo apt-get install chromium chromium-driver" >&2; \
+	fi
+
+test: install browser check-defs
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 dev: install dagster-home
