@@ -9,6 +9,7 @@ import pytest
 
 from model_code.backtest.report import (
     BASELINES,
+    HitScreen,
     ReportSettings,
     leakage_flags,
     rebalance_sessions,
@@ -68,6 +69,20 @@ def test_rebalances_start_each_month_and_step_by_the_horizon():
     feb = [d for d in days if d.month == 2]
     assert got == jan[::5] + feb[::5]
     assert got[0] == dt.date(2018, 1, 2) and dt.date(2018, 2, 1) in got
+
+
+def test_monthly_spacing_keeps_only_each_months_first_session():
+    days = trading_calendar().session_dates(dt.date(2018, 1, 1), dt.date(2018, 6, 30))
+    assert rebalance_sessions(days, 25) == [
+        d for i, d in enumerate(days) if i == 0 or d.month != days[i - 1].month
+    ]
+
+
+def test_a_high_hit_rate_is_a_leakage_suspect_only_beyond_the_markets_on_the_same_days():
+    # 100 active days, universe up on half of them: one binomial s.e. is 5 points
+    assert not HitScreen("a", 0.599, 0.5, 100).suspect  # within two s.e. of the market
+    assert HitScreen("b", 0.601, 0.5, 100).suspect
+    assert not HitScreen("c", 0.60, 0.58, 2_000).suspect and HitScreen("d", 0.60, 0.58, 3_000).suspect
 
 
 def _bars(n_tickers: int, start: dt.date, end: dt.date) -> pl.DataFrame:
