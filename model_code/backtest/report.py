@@ -26,6 +26,7 @@ warm-up sessions for the ADV.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import math
 import os
@@ -123,6 +124,8 @@ class ReportSettings:
     topk: tuple[tuple[int, int], ...] = (QLIB_TOPK, (20, 2), (100, 10))
     allocation: AllocationSettings = field(default_factory=AllocationSettings)
     pbo_blocks: int = 16
+    # per-period Sharpes of trials run outside this call (another rebalance spacing), counted in N
+    extra_trials: tuple[float, ...] = ()
 
 
 @dataclass
@@ -389,7 +392,7 @@ def run_report(
         for bps in settings.costs_bps
         for n in strategies
         if math.isfinite(s := sharpe_ratio(results[bps][n].returns[first:]))
-    ]
+    ] + [t for t in settings.extra_trials if math.isfinite(t)]
     rets = {name: r.returns[first:] for name, r in main.items()}
     table = metrics_table(
         rets,
@@ -601,6 +604,51 @@ def schedule_note(every: int, rebalances: int, configs: int) -> str:
     )
 
 
+def allocation_trials(report: Report) -> list[float]:
+    """Per-period Sharpes of the allocation runs (method x source) at every cost level: the trials
+    a second rebalance spacing adds (TopkDropout and the baselines do not depend on it)."""
+    return [
+        s
+        for bps in report.settings.costs_bps
+        for name in report.allocations
+        if math.isfinite(s := sharpe_ratio(report.returns(name, bps)))
+    ]
+
+
+def spacing_section(report: Report, other: Report | None) -> list[str]:
+    """The allocation runs under a second rebalance spacing, beside this report's."""
+    if other is None:
+        return []
+    a, b = report.settings.rebalance_every, other.settings.rebalance_every
+
+    def label(every: int) -> str:
+        return "monthly" if every >= MONTHLY else f"every {every} sessions"
+
+    rows_a = {r["strategy"]: r for r in report.metrics.iter_rows(named=True)}
+    rows_b = {r["strategy"]: r for r in other.metrics.iter_rows(named=True)}
+    lines = [
+        "## Rebalance spacing",
+        "",
+        f"The allocation runs rebalanced {label(a)} (above) and {label(b)} ({len(other.rebalances)} rebalances), "
+        f"{report.settings.main_bps:g} bps a side; the {label(b)} runs are counted among the DSR's trials.",
+        "",
+        f"| strategy | CAGR ({label(a)}) | Sharpe | max DD | kill switch flat | CAGR ({label(b)}) | Sharpe "
+        "| max DD | kill switch flat |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name in report.allocations:
+        if name not in rows_b:
+            continue
+        x, y = rows_a[name], rows_b[name]
+        lines.append(
+            f"| {name} | {_f(x['cagr'], '.1%')} | {_f(x['sharpe'], '.2f')} | {_f(x['max_drawdown'], '.1%')} | "
+            f"{report.halts[name][KILL_SWITCH]} of {len(report.rebalances)} | {_f(y['cagr'], '.1%')} | "
+            f"{_f(y['sharpe'], '.2f')} | {_f(y['max_drawdown'], '.1%')} | "
+            f"{other.halts[name][KILL_SWITCH]} of {len(other.rebalances)} |"
+        )
+    return [*lines, ""]
+
+
 def render(report: Report, meta: dict) -> str:
     s = report.settings
     m = report.metrics
@@ -789,6 +837,7 @@ def render(report: Report, meta: dict) -> str:
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {worst} | {share:.0%} | {pvals} |")
     lines += [
         "",
+        *spacing_section(report, meta.get("compare")),
         "## Signals behind the strategies",
         "",
         "| source | BUY | SELL | HOLD |",
@@ -828,6 +877,12 @@ def main() -> int:
         "--ml-from", default="2017-01-03", help="first ML forecast session (calibration history)"
     )
     parser.add_argument("--rebalance-every", type=int, default=5)
+    parser.add_argument(
+        "--compare-rebalance-every",
+        type=int,
+        default=None,
+        help="also run the allocations at this spacing and show them beside the main ones",
+    )
     parser.add_argument(
         "--ml-retrain-months",
         type=int,
@@ -876,6 +931,22 @@ def main() -> int:
         sources=tuple(args.sources.split(",")),
         rebalance_every=args.rebalance_every,
     )
+    other, other_seconds = None, 0.0
+    if args.compare_rebalance_every is not None:
+        other_credit: dict[str, float] = {}
+        clock = time.perf_counter()
+        other = run_report(
+            bars,
+            inputs,
+            targets,
+            dataclasses.replace(settings, rebalance_every=args.compare_rebalance_every, topk=()),
+            calendar=calendar,
+            cache=args.cache_dir,
+            credit=other_credit,
+        )
+        other_seconds = time.perf_counter() - clock + sum(other_credit.values())
+        credit["comparison"] = sum(other_credit.values())
+        settings = dataclasses.replace(settings, extra_trials=tuple(allocation_trials(other)))
     report = run_report(
         bars, inputs, targets, settings, calendar=calendar, cache=args.cache_dir, credit=credit
     )
@@ -886,10 +957,14 @@ def main() -> int:
     )
     if args.rebalance_every != 5:
         command += f" --rebalance-every {args.rebalance_every}"
+    if args.compare_rebalance_every is not None:
+        command += f" --compare-rebalance-every {args.compare_rebalance_every}"
     if every != 1:
         command += f" --ml-retrain-months {every}"
     timings = ", ".join(
-        [f"ML retraining {ml_seconds:.0f} s"] + [f"{k} {v:.0f} s" for k, v in report.seconds.items()]
+        [f"ML retraining {ml_seconds:.0f} s"]
+        + [f"{k} {v:.0f} s" for k, v in report.seconds.items()]
+        + ([f"the second rebalance spacing {other_seconds:.0f} s"] if other is not None else [])
     )
     meta = {
         "command": command,
@@ -914,6 +989,7 @@ def main() -> int:
             "fewer retrainings to fit the 2-core budget), forecasting every session up to the next retraining,"
         ),
         "seconds": time.perf_counter() - began + sum(credit.values()),
+        "compare": other,
     }
     args.out.write_text(render(report, meta))
     print(f"wrote {args.out}")

@@ -11,6 +11,7 @@ from model_code.backtest.report import (
     BASELINES,
     HitScreen,
     ReportSettings,
+    allocation_trials,
     leakage_flags,
     rebalance_sessions,
     render,
@@ -185,3 +186,7 @@ def test_the_report_runs_every_piece_on_a_small_panel():
     for section in ("## Costs", "## Capacity", "## Regimes", "## Qlib's TopkDropout", "## Reading it"):
         assert section in text
     assert "-2.6%/yr" in text and "9.1%/yr" in text
+    assert "## Rebalance spacing" not in text
+    assert len(allocation_trials(report)) <= len(report.allocations) * len(settings.costs_bps)
+    beside = render(report, {**meta, "compare": report})
+    assert "## Rebalance spacing" in beside and f"| {strategy_name('kelly', 'ml')} |" in beside
