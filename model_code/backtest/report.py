@@ -514,11 +514,23 @@ def reading(report: Report) -> str:
     halted = [n for n, h in report.halts.items() if h[KILL_SWITCH]]
     stopped = [n for n, h in report.halts.items() if h[EMERGENCY_STOP]]
     if halted or stopped:
+        bound = []
+        if halted:
+            bound.append(
+                f"the 15 % kill switch latched in {len(halted)} of {len(report.halts)} allocation runs (flat from "
+                "then on: a backtest never resets it)"
+            )
+        if stopped:
+            most = max(h[EMERGENCY_STOP] for h in report.halts.values())
+            bound.append(
+                f"the hit-rate emergency stop (the source's signals right less than 45 % of the time over 63 "
+                f"sessions) flattened {len(stopped)} of the {len(report.halts)} allocation runs on up to {most} of "
+                f"{len(report.rebalances)} rebalances"
+            )
         parts.append(
-            f"The hard limits bound: the 15 % kill switch latched in {len(halted)} of {len(report.halts)} "
-            f"allocation runs (flat from then on, never reset in a backtest) and the hit-rate stop flattened "
-            f"{len(stopped)} of them on some rebalances, so those runs spent much of the window in cash; their "
-            "low volatility is the limits', not the signals'."
+            "The hard limits bound: "
+            + "; ".join(bound)
+            + ". Those runs spent much of the window in cash: their low volatility is the limits', not the signals'."
         )
     if sig.height:
         parts.append(
@@ -716,7 +728,9 @@ def render(report: Report, meta: dict) -> str:
         "",
         "Cash (not in the table) earns 0 % with no risk: a strategy below it lost money. The allocation `equal_weight` "
         "is 1/N over the day's BUY names; `equal_weight_universe` is 1/N over every ticker with a bar "
-        "(the benchmark), rebalanced daily; `buy_and_hold` is 1/N on the first day, never rebalanced.",
+        "(the benchmark), rebalanced daily; `buy_and_hold` is 1/N on the first day, never rebalanced. These two are "
+        "the always-up baselines of a long-only book (buy everything); `inverse_vol_universe` weighs every ticker by "
+        "1 / its trailing 63-session volatility, daily.",
         "",
         "Limits and fallbacks over the rebalances (count of rebalance sessions):",
         "",
