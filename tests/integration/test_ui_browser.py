@@ -14,7 +14,8 @@ On 127.0.0.1 with a temporary ``DAGSTER_HOME`` and ``PM_HOME`` and four bundled 
    data-URI image, opens and decodes in the browser.
 
 Screenshots (PNG) are saved in the test's ``tmp_path``; the graph's is also copied to
-``<pytest basetemp>/ui_asset_graph.png`` and its path printed. Without Chromium the test is
+``$PM_HOME/test_outputs/ui_asset_graph.png`` of the calling environment (``make test``: ``.pm/``;
+pytest's basetemp when ``PM_HOME`` is unset) and its path printed. Without Chromium the test is
 skipped with the reason, except in CI (``CI=true``), where it fails: ``make browser`` (a
 dependency of ``make test``) installs the packages.
 """
@@ -58,6 +59,8 @@ TRAINING = {
     }
 }
 ASSET = ["ml", "model"]
+# $PM_HOME as the caller set it (read at import, before the autouse fixture isolates each test).
+OUTER_PM_HOME = os.environ.get("PM_HOME")
 WAIT = 90  # seconds for the UI to show something, generous for a loaded 2-core machine
 WINDOW = (2200, 1600)
 # Every node and group box drawn in the graph lies inside the graph's viewport (the element two
@@ -240,10 +243,15 @@ def check_asset_page(
 
 
 def _stable_copy(screenshot: Path, tmp_path_factory) -> Path:
-    base = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        base = base.parent  # one folder for the whole session, not one per worker
-    target = base / screenshot.name
+    """A copy where it outlives pytest's rotation of temporary folders."""
+    if OUTER_PM_HOME:
+        folder = Path(OUTER_PM_HOME) / "test_outputs"
+    else:
+        folder = tmp_path_factory.getbasetemp()
+        if os.environ.get("PYTEST_XDIST_WORKER"):
+            folder = folder.parent  # one folder for the session, not one per worker
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / screenshot.name
     shutil.copyfile(screenshot, target)
     return target
 
