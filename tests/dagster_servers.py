@@ -49,6 +49,7 @@ class DagsterServers:
         self.env = {**os.environ, **(env or {}), "DAGSTER_HOME": str(self.home)}
         self.daemon = daemon
         self.processes: list[subprocess.Popen] = []
+        self.started: list[subprocess.Popen] = []  # every process ever started, for the test to check
 
     # processes -------------------------------------------------------------------------------
     def _start(self, name: str, args: list[str]) -> None:
@@ -57,9 +58,15 @@ class DagsterServers:
             args, cwd=REPO, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
         self.processes.append(proc)
+        self.started.append(proc)
 
     def __enter__(self) -> DagsterServers:
         workspace = ["-w", str(REPO / "workspace.yaml")]
+        # Create the instance's storage once before two processes race to migrate it (both
+        # creating the same SQLite tables fails one of them with "table ... already exists").
+        import dagster as dg
+
+        dg.DagsterInstance.from_config(str(self.home)).dispose()
         try:
             if self.daemon:
                 self._start("daemon", [str(BIN / "dagster-daemon"), "run", *workspace])
@@ -128,8 +135,13 @@ class DagsterServers:
         request = urllib.request.Request(
             f"{self.url}/graphql", data=body, headers={"Content-Type": "application/json"}
         )
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            payload = json.loads(response.read())
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                payload = json.loads(response.read())
+        except urllib.error.HTTPError as err:
+            raise RuntimeError(
+                f"GraphQL HTTP {err.code}: {err.read().decode(errors='replace')[:4000]}"
+            ) from err
         if payload.get("errors"):
             raise RuntimeError(f"GraphQL errors: {payload['errors']}")
         return payload["data"]
@@ -163,13 +175,28 @@ class DagsterServers:
             raise RuntimeError(f"launchRun {job} failed: {result}")
         return result["run"]["runId"]
 
+    def job_assets(self, job: str) -> list[tuple[list[str], bool]]:
+        """The asset keys (as paths) ``job`` materializes, each with whether it is partitioned."""
+        selector = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "pipelineName": job}
+        data = self.graphql(
+            "query($s: PipelineSelector!) { assetNodes(pipeline: $s) { assetKey { path } isPartitioned } }",
+            {"s": selector},
+        )
+        return [(node["assetKey"]["path"], node["isPartitioned"]) for node in data["assetNodes"]]
+
     def launch_backfill(self, job: str, partitions: list[str], run_config: dict | None = None) -> str:
+        # ``partitions`` must be consecutive sessions: the backfill covers partitions[0]..partitions[-1].
+        """A backfill of ``job``'s assets over ``partitions``, as the UI's "Materialize" launches one:
+        an asset backfill, so each asset's backfill policy cuts the runs (ours: ranges of at most
+        126 sessions, one run for a short backfill)."""
+        # One session range per partitioned asset (what the UI's range picker sends); the job's
+        # unpartitioned assets (backtest/run) run once after them.
+        span = {"range": {"start": partitions[0], "end": partitions[-1]}}
         params = {
-            "selector": {
-                "partitionSetName": f"{job}_partition_set",
-                "repositorySelector": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY},
-            },
-            "partitionNames": partitions,
+            "partitionsByAssets": [
+                {"assetKey": {"path": path}, **({"partitions": span} if partitioned else {})}
+                for path, partitioned in self.job_assets(job)
+            ],
             **({"runConfigData": run_config} if run_config else {}),
         }
         data = self.graphql(
