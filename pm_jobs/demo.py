@@ -14,9 +14,9 @@ materializations and check results show up in ``make dev``'s UI):
    ``nightly_job`` (forecasts, ML predictions, signals, allocations, backtest) for that week's
    sessions in one run.
 
-Then it prints what the warehouse holds: bars, forecasts, ML champions, signals, the last
-allocation and the backtest of every replayed allocation beside 1/N, inverse volatility and
-buy-and-hold, after costs. Every number it prints is out of sample: each night sees only bars
+Then it prints what the warehouse holds: bars, forecasts, ML champions and governance decisions,
+signals, the last allocation, the backtest of every replayed allocation beside 1/N, inverse
+volatility and buy-and-hold after costs, and the paper account's equity beside that backtest. Every number it prints is out of sample: each night sees only bars
 up to its close, and each week's ML models only what was known before it.
 """
 
@@ -169,6 +169,13 @@ def main() -> int:
             "DESC LIMIT 1) ORDER BY strategy = 'strategy' DESC, strategy"
         )
         window = wh.query("SELECT data_start, data_end FROM backtest.runs ORDER BY created_at DESC LIMIT 1")
+        paper = wh.query(
+            "SELECT min(date) AS first_day, max(date) AS last_day, count(*) AS sessions, "
+            "arg_min(equity, date) AS start_equity, arg_max(equity, date) AS paper_equity, "
+            "arg_max(backtest_equity, date) AS backtest_equity, max(abs(drift)) AS max_abs_drift, "
+            "max(drawdown) AS max_drawdown, sum(n_fills) AS fills, "
+            "count(*) FILTER (WHERE halted IS NOT NULL) AS halted_days FROM paper.equity WHERE account = 'paper'"
+        )
         scorecard = wh.query(
             "SELECT * EXCLUDE (evaluated_through) FROM signals.scorecard WHERE evaluated_through = "
             "(SELECT max(evaluated_through) FROM signals.scorecard) ORDER BY source, action"
@@ -204,6 +211,18 @@ def main() -> int:
                 "annualised; a three-month record is far too short to tell skill from luck, see psr/dsr):"
             )
             print(backtest)
+        if paper.is_empty() or paper["sessions"][0] == 0:
+            print("Paper account: no session traded yet (paper/account fills the previous close's orders)")
+        else:
+            row = paper.row(0, named=True)
+            print(
+                f"Paper account {row['first_day']}..{row['last_day']} ({row['sessions']} sessions, "
+                f"{row['fills']} fills, {row['halted_days']} days halted): equity "
+                f"{row['start_equity']:,.2f} -> {row['paper_equity']:,.2f}; the vectorized backtest of the "
+                f"same allocations ends at {row['backtest_equity'] or float('nan'):,.2f} (largest daily drift "
+                f"{row['max_abs_drift'] or 0.0:.2e} relative; max drawdown {row['max_drawdown']:.2%}). "
+                "paper.* holds its orders, fills, positions, cash and trades."
+            )
         if scorecard.is_empty():
             print(
                 "Signal scorecard: no stored signal has a closed horizon yet (signals/scorecard scores them)"
