@@ -8,8 +8,8 @@
   MSE(shuffled) - MSE(base) for ``"mse"``. Positive = the model relies on the feature.
   ``permutation_std`` is the std over repeats.
 
-``importance_plot_png`` draws a bar chart with matplotlib when it is installed; matplotlib is not
-a dependency of this project, so without it the function returns a markdown bar table instead.
+``importance_plot_png`` draws the permutation importance (with its std) as a small PNG bar chart
+through ``model_code/reporting/plots.py``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
+from model_code.reporting.plots import bar_chart
 from model_code.warehouse import Warehouse
 
 Scoring = Literal["rank_ic", "mse"]
@@ -158,34 +159,15 @@ def importance_markdown(frame: pl.DataFrame, *, column: str = "permutation", wid
     return "\n".join(lines)
 
 
-def importance_plot_png(frame: pl.DataFrame) -> bytes | str:
-    """PNG bytes of a horizontal bar chart (permutation with std error bars, and gain).
-
-    Returns :func:`importance_markdown` text instead when matplotlib is not installed.
-    """
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return importance_markdown(frame)
-    import io
-
-    data = frame.reverse()
-    y = np.arange(data.height)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 0.35 * data.height + 1.5), sharey=True)
-    axes[0].barh(
-        y,
-        data["permutation"].fill_null(0.0).to_numpy(),
-        xerr=data["permutation_std"].fill_null(0.0).to_numpy(),
+def importance_plot_png(
+    frame: pl.DataFrame, *, title: str = "permutation importance (rank IC drop)"
+) -> bytes:
+    """PNG bytes of a horizontal bar chart of the permutation importance with std error bars,
+    most important on top."""
+    return bar_chart(
+        frame["feature"].to_list(),
+        frame["permutation"].fill_null(0.0).to_list(),
+        errors=frame["permutation_std"].fill_null(0.0).to_list(),
+        title=title,
+        xlabel="score drop when shuffled",
     )
-    axes[0].set_title("permutation (score drop)")
-    axes[1].barh(y, data["gain"].fill_null(0.0).to_numpy(), color="tab:orange")
-    axes[1].set_title("gain share")
-    axes[0].set_yticks(y, data["feature"].to_list())
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return buf.getvalue()

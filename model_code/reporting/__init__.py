@@ -1,0 +1,1 @@
+"""Small pictures and tables for the Dagster UI and reports (no dagster import here)."""
