@@ -20,7 +20,11 @@ import warnings
 from collections.abc import Sequence
 
 import dagster as dg
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    REPOSITORY_LABEL_TAG,
+)
 
 # backfill_policy is a Dagster beta parameter we use on purpose; keep the output clean.
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
@@ -31,6 +35,10 @@ from pm_assets.partitions import trading_days  # noqa: E402
 from pm_definitions.definitions import defs  # noqa: E402
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# The code location of workspace.yaml. Runs launched from the UI carry its label; runs made here
+# carry it too, so the UI's Jobs page and Overview timeline list them under their job.
+LOCATION_NAME = "portfolio_maximizer"
+REPOSITORY_LABEL = f"__repository__@{LOCATION_NAME}"
 
 
 def _nightly_job() -> dg.JobDefinition:
@@ -69,7 +77,9 @@ def run_job(
     run_config: dict | None = None,
 ) -> dg.JobExecutionResult:
     """One run of ``job_name`` over the sessions ``keys`` (None: an unpartitioned run)."""
-    tags = {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]} if keys else {}
+    tags = {REPOSITORY_LABEL_TAG: REPOSITORY_LABEL}
+    if keys:
+        tags |= {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
     return dg.execute_job(
         dg.reconstructable(JOBS[job_name]),
         instance=instance,
