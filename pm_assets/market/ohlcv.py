@@ -1,27 +1,28 @@
-"""Asset ``market/ohlcv``: validated daily bars per trading day, with its asset checks.
+"""Asset `market/ohlcv`: validated daily bars per trading day, with its asset checks.
 
 One step ingests a whole partition range, and tickers are rows inside it. A backfill is cut
-into runs of at most half a trading year (``BackfillPolicy.multi_run(126)``): not one run per
+into runs of at most half a trading year (`BackfillPolicy.multi_run(126)`): not one run per
 day, and not one run for decades, because Dagster writes an event per partition and, for
 each asset check, a planned-evaluation row per partition that carries the whole range, so a
 run's bookkeeping grows with the square of its length (measured here: 1 year in one run
 28 s, 5 years 128 s, 7 years > 9 min, while the ingestion itself takes about a second).
 See docs/architecture.md.
 
-Because of that policy, ``dagster asset materialize --partition-range`` refuses this asset
-(Dagster's CLI runs ranges only for ``single_run()`` assets). From the command line, run a
+Because of that policy, `dagster asset materialize --partition-range` refuses this asset
+(Dagster's CLI runs ranges only for `single_run()` assets). From the command line, run a
 range cut the way a backfill cuts it::
 
     python -m pm_jobs.backfill 2018-12-17 2018-12-31 --select market/universe market/ohlcv
 
-(``tests/integration/test_backfill_cli.py``), or one range in one run with ``dagster job
-execute -j nightly_job --tags '{"dagster/asset_partition_range_start": ..., "..._end": ...}'``
-(``tests/integration/test_ohlcv_cli.py``); or a backfill from the UI.
+(`tests/integration/test_backfill_cli.py`), or one range in one run with `dagster job
+execute -j nightly_job --tags '{"dagster/asset_partition_range_start": ..., "..._end": ...}'`
+(`tests/integration/test_ohlcv_cli.py`); or a backfill from the UI.
 """
 
 from typing import Literal
 
 import dagster as dg
+import polars as pl
 from pydantic import Field
 
 from model_code.market_data.calendar import trading_calendar
@@ -34,8 +35,10 @@ from model_code.market_data.ingestion import (
     window_report,
 )
 from model_code.market_data.universe import parse_universe
+from model_code.reporting.plots import bar_chart, line_chart
 from model_code.validation import ValidationRules, stale_tickers
 from model_code.validation.window_checks import CHECKS, window_verdicts
+from pm_assets.metadata import image, per_partition, table
 from pm_assets.partitions import partition_dates, trading_days
 from pm_resources import DUCKDB_POOL, MarketDataResource, WarehouseResource
 
@@ -91,17 +94,22 @@ def ohlcv(
     warehouse: WarehouseResource,
     market_data: MarketDataResource,
 ):
-    """Validated daily bars in ``market.ohlcv`` (ticker, date, OHLC, adj_close, volume, source).
+    """Validated daily bars in `market.ohlcv` (ticker, date, OHLC, adj_close, volume, source).
 
     Reads what is stored around the window (its bars, the bars before and after it, jumps held
     by earlier runs), then, with the warehouse closed, fetches the tickers stored by
-    ``market/universe`` (its active rows and their pins) from the configured sources (per
+    `market/universe` (its active rows and their pins) from the configured sources (per
     ticker the first that answers wins) and validates them; then, in one transaction, moves
-    rejected rows to ``market.quarantine`` with a reason (jumps still waiting for their next
-    bar as ``unconfirmed_jump``), records restatements in ``market.ohlcv_revisions`` and
-    findings in ``market.data_quality``, upserts the rest, and checks the stored window. An
+    rejected rows to `market.quarantine` with a reason (jumps still waiting for their next
+    bar as `unconfirmed_jump`), records restatements in `market.ohlcv_revisions` and
+    findings in `market.data_quality`, upserts the rest, and checks the stored window. An
     outage (no bar because every source failed) fails the run, or with
-    ``on_outage=error_check`` materializes nothing and fails ``ohlcv_sources_available``.
+    `on_outage=error_check` materializes nothing and fails `ohlcv_sources_available`.
+
+    Read the metadata: the row counts (received = accepted + quarantined + held + outside the
+    window), `coverage_plot` / `coverage_by_session` (tickers stored per session against the
+    universe), `quarantine_plot` (quarantined rows by reason) and `tickers_failed_names`.
+    In a ranged run each partition shows its own session's rows, tickers and coverage.
     """
     start, end = partition_dates(context)
     rules = ValidationRules(
@@ -151,6 +159,16 @@ def ohlcv(
             )
         stored = wh.query("@ohlcv_window_violations", [start, end, config.min_price]).row(0, named=True)
         last = dict(wh.query("@ohlcv_last_dates", [end]).iter_rows())
+        coverage = wh.query(
+            "SELECT date, count(*) AS bars, count(DISTINCT ticker) AS tickers FROM market.ohlcv "
+            "WHERE date BETWEEN ? AND ? GROUP BY date ORDER BY date",
+            [start, end],
+        )
+        quarantined = wh.query(
+            "SELECT date, reason, count(*) AS n FROM market.quarantine "
+            "WHERE date BETWEEN ? AND ? GROUP BY date, reason ORDER BY date, reason",
+            [start, end],
+        )
     stale = stale_tickers(last, end, max_sessions=config.stale_after_sessions)
     verdicts = window_verdicts(
         report,
@@ -187,7 +205,61 @@ def ohlcv(
     if outage:
         yield from checks
         return
-    yield dg.MaterializeResult(metadata=_ohlcv_metadata(report, stored), check_results=checks)
+    per_partition(
+        context,
+        coverage.join(
+            quarantined.group_by("date").agg(quarantined=pl.col("n").sum()),
+            on="date",
+            how="full",
+            coalesce=True,
+        ),
+        "date",
+        lambda day: {
+            "rows_in_window": day["bars"].sum(),
+            "tickers": day["tickers"].max() or 0,
+            "coverage": (day["tickers"].max() or 0) / requested if requested else None,
+            "rows_quarantined": day["quarantined"].sum(),
+        },
+    )
+    metadata = _ohlcv_metadata(report, stored) | _coverage_metadata(coverage, quarantined, requested)
+    yield dg.MaterializeResult(metadata=metadata, check_results=checks)
+
+
+def _coverage_metadata(
+    coverage: pl.DataFrame, quarantined: pl.DataFrame, requested: int
+) -> dict[str, dg.MetadataValue]:
+    """Stored tickers per session (share of the universe) and quarantined rows by reason."""
+    out: dict[str, dg.MetadataValue] = {
+        "coverage_mean": dg.MetadataValue.float(
+            float(coverage["tickers"].mean() or 0.0) / requested if requested else float("nan")
+        ),
+        "coverage_by_session": table(
+            coverage.with_columns(coverage=pl.col("tickers") / max(requested, 1)).sort(
+                "date", descending=True
+            )
+        ),
+    }
+    by_reason = quarantined.group_by("reason").agg(pl.col("n").sum()).sort("n", descending=True)
+    if by_reason.height:
+        out["quarantine_by_reason_table"] = table(by_reason)
+    if coverage.height > 1:
+        out["coverage_plot"] = image(
+            line_chart(
+                coverage["date"].to_list(),
+                {"tickers stored": coverage["tickers"].to_list()},
+                title=f"tickers stored per session (universe {requested})",
+                reference=float(requested),
+            ),
+            "ohlcv coverage",
+        )
+    if by_reason.height:
+        out["quarantine_plot"] = image(
+            bar_chart(
+                by_reason["reason"].to_list(), by_reason["n"].to_list(), title="quarantined rows by reason"
+            ),
+            "quarantine by reason",
+        )
+    return out
 
 
 def _metadata_value(x: float | int | str) -> dg.MetadataValue:
@@ -196,9 +268,7 @@ def _metadata_value(x: float | int | str) -> dg.MetadataValue:
 
 def _ohlcv_metadata(report: IngestionReport, stored: dict) -> dict[str, dg.MetadataValue]:
     reasons = report.validation.quarantine_counts() if report.validation else {}
-    table = "| reason | rows |\n| --- | --- |\n" + "\n".join(
-        f"| {r} | {n} |" for r, n in reasons.items() if n
-    )
+    reason_rows = [f"| {r} | {n} |" for r, n in reasons.items() if n]
     by_source: dict[str, int] = {}
     for source in report.served_by.values():
         by_source[source] = by_source.get(source, 0) + 1
@@ -221,6 +291,7 @@ def _ohlcv_metadata(report: IngestionReport, stored: dict) -> dict[str, dg.Metad
         "tickers_failed": dg.MetadataValue.float(float(len(report.failures))),
         "files_unreadable": dg.MetadataValue.float(float(sum(map(len, report.unreadable_files.values())))),
         "unreadable_files": dg.MetadataValue.json(report.unreadable_files),
+        "tickers_failed_names": dg.MetadataValue.text(", ".join(sorted(report.failures)[:50]) or "none"),
         "failed_tickers": dg.MetadataValue.md(
             "\n".join(f"* **{t}**: {'; '.join(r)}" for t, r in sorted(report.failures.items())[:50]) or "none"
         ),
@@ -228,5 +299,13 @@ def _ohlcv_metadata(report: IngestionReport, stored: dict) -> dict[str, dg.Metad
         "window_end": dg.MetadataValue.text(report.end.isoformat()),
         "tickers_by_source": dg.MetadataValue.json(by_source),
         "quarantine_fraction": dg.MetadataValue.float(report.quarantine_fraction),
-        "quarantined_by_reason": dg.MetadataValue.md(table),
+        **(
+            {
+                "quarantined_by_reason": dg.MetadataValue.md(
+                    "| reason | rows |\n| --- | --- |\n" + "\n".join(reason_rows)
+                )
+            }
+            if reason_rows
+            else {}
+        ),
     }

@@ -1,10 +1,11 @@
-"""Asset ``market/universe``: the tickers the platform tracks (configuration made visible)."""
+"""Asset `market/universe`: the tickers the platform tracks (configuration made visible)."""
 
 import datetime as dt
 
 import dagster as dg
 import polars as pl
 
+from pm_assets.metadata import table
 from pm_resources import DUCKDB_POOL, MarketDataResource, WarehouseResource
 
 
@@ -21,8 +22,9 @@ def universe(
     """The tracked tickers and, where configured, the source each is pinned to.
 
     Read from the universe YAML (or, by default, every ticker of the bundled offline data) and
-    stored in ``market.universe``. Tickers removed from the configuration stay with
-    ``active = false`` so their stored history keeps its meaning.
+    stored in `market.universe`. Tickers removed from the configuration stay with
+    `active = false` so their stored history keeps its meaning. Metadata: the active and
+    inactive counts and the first 50 tickers with their pinned source.
     """
     members = market_data.universe().members
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -54,6 +56,10 @@ def universe(
             "active_tickers": dg.MetadataValue.float(float(frame.height)),
             "inactive_tickers": dg.MetadataValue.float(float(inactive)),
             "tickers": dg.MetadataValue.md(_ticker_table(members)),
+            "universe": table(
+                frame.select("ticker", pl.col("pinned_source").fill_null("fallback order"), "active"),
+                limit=50,
+            ),
         }
     )
 

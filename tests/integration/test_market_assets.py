@@ -222,3 +222,20 @@ def test_nightly_10x_spike_is_held_then_rejected_and_its_reversal_stored(tmp_pat
     stored = _query(db, "SELECT date FROM market.ohlcv ORDER BY date")["date"].cast(pl.String).to_list()
     assert stored == days[:10] + [days[11]]
     assert _query(db, "SELECT reason FROM market.quarantine")["reason"].to_list() == ["price_spike"]
+
+
+def test_each_partition_of_a_ranged_run_describes_its_own_session(tmp_path):
+    db = tmp_path / "wh.duckdb"
+    result = _run(_resources(db), start="2018-12-17", end="2018-12-31")
+    events = result.asset_materializations_for_node("market__ohlcv")
+    stored = _query(db, "SELECT date, count(*) n FROM market.ohlcv GROUP BY date")
+    per_day = {str(d): float(n) for d, n in stored.iter_rows()}
+    assert len(events) == len(per_day) == 10
+    for event in events:
+        meta = event.metadata
+        assert meta["rows_in_window"].value == per_day[event.partition], event.partition
+        assert meta["run_partitions"].value == 10.0
+        assert meta["rows_received"].value == 230.0  # the run's total stays beside them
+        assert meta["coverage"].value == 1.0
+    assert "coverage_by_session" in events[-1].metadata and "coverage_plot" in events[-1].metadata
+    assert events[-1].metadata["coverage_by_session"].schema.columns[0].name == "date"
