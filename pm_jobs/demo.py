@@ -4,7 +4,7 @@ In-process against the Dagster instance in ``$DAGSTER_HOME`` (so the runs, their
 materializations and check results show up in ``make dev``'s UI):
 
 1. history: ``nightly_job`` restricted to bars, features and targets (universe, ohlcv,
-   features/daily, features/targets) for every NYSE session from ``$PM_DEMO_START`` (default
+   features/daily, features/targets) for every NYSE session from ``$PM_HISTORY_START`` (default
    2018-01-02) to the session before the replay, cut into runs of at most
    ``MAX_PARTITIONS_PER_RUN`` (126) sessions the way the asset's backfill policy cuts a UI
    backfill;
@@ -40,12 +40,13 @@ from model_code.warehouse import Warehouse
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 from pm_assets.market.ohlcv import MAX_PARTITIONS_PER_RUN  # noqa: E402
+from pm_assets.partitions import HISTORY_END, HISTORY_START  # noqa: E402
 from pm_jobs.backfill import run_job, session_chunks  # noqa: E402
 
-# 2018-01-02 to the last bundled bar (2022-12-28) is five years: every bundled ticker has bars in
-# them (^GSPC/^IXIC end in 2018), in 10 runs of <= 126 sessions. PM_DEMO_START=1990-01-02 loads
-# the whole bundled history (8,313 sessions, 66 runs).
-DEFAULT_DEMO_START = "2018-01-02"
+# The configured history (PM_HISTORY_START, default 2018-01-02, to the last bundled bar,
+# 2022-12-28) is five years: every bundled ticker has bars in them (^GSPC/^IXIC end in 2018), in
+# 10 runs of <= 126 sessions. PM_HISTORY_START=1990-01-02 loads the whole bundled history (8,313
+# sessions, 66 runs).
 HISTORY_ASSETS = [
     dg.AssetKey(["market", "universe"]),
     dg.AssetKey(["market", "ohlcv"]),
@@ -58,10 +59,11 @@ DEFAULT_REPLAY_SESSIONS = 63
 
 
 def demo_range() -> tuple[str, str]:
-    """First and last session of the demo run: ``$PM_DEMO_START`` to the last bundled bar."""
+    """First and last session of the demo run: the partitions' first session (the configured
+    history, ``$PM_HISTORY_START``) to the last bundled bar."""
     dates = bundled_bars().get_column("date")
-    start = dt.date.fromisoformat(os.environ.get("PM_DEMO_START") or DEFAULT_DEMO_START)
-    sessions = trading_calendar().sessions_in_range(max(start, dates.min()), dates.max())
+    end = min(dates.max(), HISTORY_END or dates.max())
+    sessions = trading_calendar().sessions_in_range(max(HISTORY_START, dates.min()), end)
     return str(sessions[0]), str(sessions[-1])
 
 

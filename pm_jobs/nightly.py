@@ -17,7 +17,7 @@ import datetime as dt
 import dagster as dg
 
 from model_code.market_data.calendar import trading_calendar
-from pm_assets.partitions import MARKET_TIMEZONE
+from pm_assets.partitions import MARKET_TIMEZONE, trading_days
 
 nightly_job = dg.define_asset_job(
     name="nightly_job",
@@ -48,4 +48,9 @@ def nightly_schedule(context: dg.ScheduleEvaluationContext):
     if session is None or not trading_calendar().is_session(session):
         return dg.SkipReason(f"{session} was not an NYSE session")
     key = session.isoformat()
+    if not trading_days.has_partition_key(key):
+        return dg.SkipReason(
+            f"{key} is outside the configured history (PM_HISTORY_START..PM_HISTORY_END; the bundled "
+            "data alone ends at its last bar)"
+        )
     return dg.RunRequest(run_key=key, partition_key=key)

@@ -73,3 +73,9 @@ def test_nightly_job_monitors_after_forecasting():
 
 def test_the_alerts_resource_is_registered():
     assert "alerts" in defs.resources
+
+
+def test_nightly_schedule_skips_sessions_outside_the_configured_history():
+    # the bundled data alone ends at its last bar (2022-12-28): a session after it has no data
+    skip = _nightly("2023-01-04")
+    assert isinstance(skip, dg.SkipReason) and "outside the configured history" in skip.skip_message

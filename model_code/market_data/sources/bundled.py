@@ -23,6 +23,9 @@ from model_code.market_data.schema import conform_ohlcv
 from model_code.market_data.sources.base import SourceBatch, missing_tickers, window_filter
 
 SOURCE_NAME = "bundled"
+# The last bar of the bundled data (skfolio's and arch's datasets); tests/unit/test_history.py
+# checks it against the data, so the partitions can end there without loading them.
+BUNDLED_LAST_DATE = dt.date(2022, 12, 28)
 
 
 @lru_cache(maxsize=1)
