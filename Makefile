@@ -85,6 +85,7 @@ bench: install
 	$(BIN)/python -m benchmarks.signals
 	$(BIN)/python -m benchmarks.backtest
 	$(BIN)/python -m benchmarks.paper
+	$(BIN)/python -m benchmarks.nightly
 	$(BIN)/python -m benchmarks.pool_recovery --repeat 20
 
 clean:

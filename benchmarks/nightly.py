@@ -53,6 +53,7 @@ REPO = Path(__file__).resolve().parents[1]
 # The environment the platform reads; the benchmark sets its own and clears the rest.
 CLEARED = (
     "PM_UNIVERSE",
+    "PM_HISTORY_END",
     "PM_DUCKDB_PATH",
     "PM_CSV_PATH",
     "PM_DATE_FORMAT",
@@ -152,9 +153,11 @@ def verdict(wall: float, tickers: int, cores: int) -> str:
 # --- setup -------------------------------------------------------------------------------------
 
 
-def _environment(live: Path, parquet: Path) -> None:
+def _environment(live: Path, parquet: Path, start: str) -> None:
     for key in CLEARED:
         os.environ.pop(key, None)
+    # The partitions cover the configured history (model_code.history): from the history's start.
+    os.environ["PM_HISTORY_START"] = start
     os.environ["PM_HOME"] = str(live / "pm_home")
     os.environ["DAGSTER_HOME"] = str(live / "dagster_home")
     os.environ["PM_SOURCES"] = "parquet"
@@ -286,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rebuild or cached is None or cached["plan"] != plan:
         shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
-    _environment(live, parquet)
+    _environment(live, parquet, plan["start"])
 
     began = time.perf_counter()
     import dagster as dg
