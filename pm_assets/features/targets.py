@@ -1,4 +1,4 @@
-"""Asset ``features/targets``: forward log returns at 1/5/21/63 sessions, as they close."""
+"""Asset `features/targets`: forward log returns at 1/5/21/63 sessions, as they close."""
 
 import datetime as dt
 
@@ -8,6 +8,7 @@ import polars as pl
 from model_code.features import build_targets, targets_resolved_in
 from model_code.horizons import HORIZONS
 from pm_assets.market.ohlcv import MAX_PARTITIONS_PER_RUN
+from pm_assets.metadata import per_partition, table
 from pm_assets.partitions import partition_dates, trading_days
 from pm_resources import DUCKDB_POOL, WarehouseResource
 
@@ -24,11 +25,14 @@ from pm_resources import DUCKDB_POOL, WarehouseResource
 )
 def targets(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Forward log returns, their vol-scaled versions and significant-move labels in
-    ``features.targets`` (a separate table from the features, so no join can leak them).
+    `features.targets` (a separate table from the features, so no join can leak them).
 
     Partition T writes the rows dated in its window and fills in every horizon whose
     target date closed in it, using bars dated <= T only; a known target is never replaced
     by NULL, so partitions may run in any order.
+
+    Read the metadata: rows written and `targets_closed_<h>d`, the targets whose horizon
+    closed in the window (a table too).
     """
     start, end = partition_dates(context)
     with warehouse.open() as wh:
@@ -43,9 +47,20 @@ def targets(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> 
             keep_known=True,
         )
     known = {h: rows.filter(pl.col(f"target_date_{h}").is_between(start, end)).height for h in HORIZONS}
-    return dg.MaterializeResult(
-        metadata={
-            "rows_written": dg.MetadataValue.float(float(written)),
-            **{f"targets_closed_{h}d": dg.MetadataValue.float(float(n)) for h, n in known.items()},
-        }
+    # Per partition: the rows dated that session, and the 1-session targets that closed in it.
+    per_partition(context, rows, "date", lambda day: {"rows_dated": day.height})
+    per_partition(context, rows, "target_date_1", lambda day: {"targets_closed_1d": day.height})
+    closed = pl.DataFrame(
+        {"horizon_sessions": list(known), "targets_closed": list(known.values())},
+        schema={"horizon_sessions": pl.Int64, "targets_closed": pl.Int64},
     )
+    metadata = {
+        "rows_written": dg.MetadataValue.float(float(written)),
+        **{f"targets_closed_{h}d": dg.MetadataValue.float(float(n)) for h, n in known.items()},
+        "targets_closed_by_horizon": table(closed),
+    }
+    if not rows.height:
+        metadata["why_empty"] = dg.MetadataValue.text(
+            f"no stored bar dated {start}..{end} and no horizon closed in it: materialize market/ohlcv first"
+        )
+    return dg.MaterializeResult(metadata=metadata)

@@ -84,3 +84,20 @@ def test_features_and_targets_are_point_in_time_and_order_independent(tmp_path):
         )["n"][0]
         == 0
     )
+
+
+def test_a_ranged_features_run_gives_each_partition_its_own_rows(tmp_path):
+    db = tmp_path / "wh.duckdb"
+    result = _materialize(db, "2018-12-20", "2018-12-31")
+    stored = _table(db, "SELECT date, count(*) n FROM features.daily GROUP BY date")
+    per_day = {str(d): float(n) for d, n in stored.iter_rows()}
+    events = result.asset_materializations_for_node("features__daily")
+    assert {e.partition for e in events} == set(per_day)
+    for event in events:
+        assert event.metadata["rows_written"].value == per_day[event.partition]
+        assert event.metadata["run_partitions"].value == float(len(per_day))
+    summary = events[0].metadata["feature_summary"]
+    assert [c.name for c in summary.schema.columns] == ["feature", "null_share", "mean", "std"]
+    assert events[0].metadata["null_share_plot"].value.startswith("![")
+    targets = result.asset_materializations_for_node("features__targets")
+    assert all("targets_closed_1d" in e.metadata and "rows_dated" in e.metadata for e in targets)
