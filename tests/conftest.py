@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 from pathlib import Path
+
+# The partitions cover the configured history, read once at import (pm_assets.partitions). The
+# tests' history spans the shared data set (2015-2019) and the recorded web-source responses
+# (January 2024), so it is set before anything imports the definitions; servers and CLIs the
+# tests start inherit it. tests/unit/test_history.py checks the shipped defaults.
+os.environ.setdefault("PM_HISTORY_START", "2015-01-02")
+os.environ.setdefault("PM_HISTORY_END", "2024-12-31")
 
 import duckdb
 import numpy as np

@@ -6,6 +6,8 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pytest
 
+from model_code.market_data.calendar import trading_calendar
+from pm_assets.partitions import trading_days
 from pm_definitions.definitions import defs
 from pm_jobs.nightly import nightly_schedule
 
@@ -76,6 +78,8 @@ def test_the_alerts_resource_is_registered():
 
 
 def test_nightly_schedule_skips_sessions_outside_the_configured_history():
-    # the bundled data alone ends at its last bar (2022-12-28): a session after it has no data
-    skip = _nightly("2023-01-04")
+    # the day after the partitions' last session (the tests' PM_HISTORY_END, see conftest)
+    last = dt.date.fromisoformat(trading_days.get_last_partition_key())
+    after = trading_calendar().sessions_in_range(last + dt.timedelta(days=1), last + dt.timedelta(days=10))[0]
+    skip = _nightly((after + dt.timedelta(days=1)).isoformat())
     assert isinstance(skip, dg.SkipReason) and "outside the configured history" in skip.skip_message
