@@ -19,7 +19,8 @@ every model is refitted on a cadence of ``refit_every`` sessions (at the session
 ordinal is a multiple of it, on the data up to that session: the scheduled ``forecasts/fits``
 refit), and each origin applies the latest such fit to the data up to the origin with the
 estimates fixed; a ticker without a fit, or one older than ``max_age`` sessions, is fitted on
-first sight, exactly as the nightly ``forecasts/predictions`` asset does. The ensemble rule is
+first sight, exactly as the nightly ``forecasts/predictions`` asset does (and, as there, a fit
+that failed at an earlier origin is left to the next scheduled refit). The ensemble rule is
 the same under both.
 
 The realized target is ``actual = log(px[target_date] / px[origin])``, ``px`` = coalesce(
@@ -50,7 +51,13 @@ from model_code.forecasting.predictions import (
     forecast_as_of,
     predictions_frame,
 )
-from model_code.forecasting.stored import DEFAULT_MAX_AGE, FitStore, forecast_as_of_stored, refit_universe
+from model_code.forecasting.stored import (
+    DEFAULT_MAX_AGE,
+    FitStore,
+    failures,
+    forecast_as_of_stored,
+    refit_universe,
+)
 from model_code.horizons import HORIZONS
 from model_code.market_data.calendar import TradingCalendar, trading_calendar
 
@@ -130,7 +137,7 @@ def run_walk_forward(
     targets = realized_targets(bars, horizons, origins)
     done: list[pl.DataFrame] = []
     out: list[pl.DataFrame] = []
-    store, refitted_at = FitStore(), None
+    store, refitted_at, failed = FitStore(), None, set()
     for origin in origins:
         if policy == "stored":
             when = _scheduled_refit(origin, refit_every, calendar)
@@ -150,10 +157,12 @@ def run_walk_forward(
                 horizons=horizons,
                 workers=workers,
                 calendar=calendar,
+                failed=failed,
             )
             for fit in fresh:
                 store.add(fit)
             store.keep_latest()
+            failed |= failures(results)
         else:
             results, dates = forecast_as_of(
                 bars.filter(pl.col("date") <= origin),

@@ -15,7 +15,7 @@ sessions of the run. Without one, every model is refitted at every session.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +30,13 @@ from model_code.forecasting.predictions import (
     forecast_as_of,
     predictions_frame,
 )
-from model_code.forecasting.stored import DEFAULT_MAX_AGE, FitStore, StoredFit, forecast_as_of_stored
+from model_code.forecasting.stored import (
+    DEFAULT_MAX_AGE,
+    FitStore,
+    StoredFit,
+    failures,
+    forecast_as_of_stored,
+)
 from model_code.horizons import HORIZONS
 from model_code.market_data.calendar import TradingCalendar, trading_calendar
 
@@ -73,6 +79,7 @@ def forecast_sessions(
     fits: FitStore | None = None,
     max_age: int = DEFAULT_MAX_AGE,
     home: Path | None = None,
+    failed: Collection[tuple[str, str]] = (),
 ) -> list[SessionForecasts]:
     """Fit every model at each session in ``sessions`` and weight its ensemble point in time.
 
@@ -85,11 +92,14 @@ def forecast_sessions(
         fits: stored fits (windows ending up to the last session); ``None`` refits everything.
         max_age: sessions after which a stored fit is refitted before use.
         home: ``$PM_HOME``, the root of the stored fits' artifact paths.
+        failed: (ticker, model) pairs whose fitting failed on a recent session before the first
+            (``forecasts.fit_log``); with those of each session they are not refitted nightly.
     """
     calendar = calendar or trading_calendar()
     long_targets = targets_long(targets, horizons)
     known = attach_realized(history_forecasts, long_targets).select(HISTORY_COLUMNS)
     out: list[SessionForecasts] = []
+    failed = set(failed)
     for as_of in sorted(sessions):
         fresh: list[StoredFit] = []
         if fits is not None:
@@ -106,9 +116,11 @@ def forecast_sessions(
                 horizons=horizons,
                 workers=workers,
                 calendar=calendar,
+                failed=failed,
             )
             for fit in fresh:
                 fits.add(fit)
+            failed |= failures(results)
         else:
             results, dates = forecast_as_of(
                 bars.filter(pl.col("date") <= as_of),

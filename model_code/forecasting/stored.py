@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,9 @@ FIT_DIR = Path("models") / "fits"  # under $PM_HOME
 ARTIFACT_FAMILY = "stored_fit"
 ARRAYS_FILE = "arrays.npz"
 DEFAULT_MAX_AGE = 21  # sessions: an older fit is refitted before it is used
+RETRY_NOTE = (
+    "no usable stored fit and fitting failed on a recent session; the next forecasts/fits refit retries it"
+)
 FITS_SCHEMA: dict[str, pl.DataType] = {
     "ticker": pl.String(),
     "model": pl.String(),
@@ -247,11 +250,13 @@ def ticker_from_fits(
     horizons: Sequence[int],
     max_age: int,
     home: Path,
+    failed: Collection[str] = (),
 ) -> tuple[TickerResult, list[StoredFit]]:
     """One ticker under the production policy: each model in ``updaters`` applies its stored fit
     (``fits[name]``) when it has one at most ``max_age`` sessions old; otherwise the per-ticker
-    models in ``models`` are fitted here (and returned as new fits). A panel model without a usable
-    fit is left out: its refit needs the whole panel (:func:`forecast_as_of_stored` does it)."""
+    models in ``models`` are fitted here (and returned as new fits), unless ``failed`` names the
+    model (its fit failed on a recent session: only the scheduled refit retries it). A panel model
+    without a usable fit is left out: its refit needs the whole panel (:func:`forecast_as_of_stored`)."""
     result, fresh = TickerResult(ticker), []
     with single_thread_blas():  # one cached controller: threadpool_limits() rescans libraries per call
         for name, make in updaters.items():
@@ -274,6 +279,9 @@ def ticker_from_fits(
                     result.forecasts.extend(forecasts)
                     continue
             if name not in models:
+                continue
+            if name in failed:
+                result.errors[name] = f"{name}: {RETRY_NOTE}"
                 continue
             try:
                 model = models[name]()
@@ -357,13 +365,17 @@ def forecast_as_of_stored(
     horizons: Sequence[int] = HORIZONS,
     workers: int | None = None,
     calendar: TradingCalendar | None = None,
+    failed: Collection[tuple[str, str]] = (),
 ) -> tuple[list[TickerResult], dict[int, dt.date], list[StoredFit]]:
     """Forecasts at ``as_of`` from stored fits (module docstring), and the fits made on the way.
 
     Point in time: only returns dated <= ``as_of`` are read from ``bars``, and ``store.latest``
     never returns a fit whose window ends after ``as_of``.
     ``updaters`` maps every model name (per-ticker and panel) to the class that applies its
-    stored fits (:func:`~model_code.forecasting.catalog.updaters`).
+    stored fits (:func:`~model_code.forecasting.catalog.updaters`). ``failed``: (ticker, model)
+    pairs whose fitting failed on a recent session (their ``forecasts.fit_log`` errors): without a
+    usable fit they are not fitted again here, each night, but left to the scheduled refit (a fit
+    that keeps failing would otherwise cost its full, often slowest, optimisation every night).
     """
     from model_code.forecasting.catalog import updaters as default_updaters
     from model_code.forecasting.predictions import target_dates
@@ -375,7 +387,13 @@ def forecast_as_of_stored(
         t: rd for t, rd in dated_return_series(bars, as_of, history).items() if rd[0].size >= min_history
     }
     latest = {t: {n: store.latest(t, n, as_of) for n in names} for t in series}
-    calls = [(t, r, d, latest[t], models, updaters, horizons, max_age, home) for t, (r, d) in series.items()]
+    failed_by: dict[str, set[str]] = {}
+    for t, name in failed:
+        failed_by.setdefault(t, set()).add(name)
+    calls = [
+        (t, r, d, latest[t], models, updaters, horizons, max_age, home, failed_by.get(t, set()))
+        for t, (r, d) in series.items()
+    ]
     done = _in_workers(ticker_from_fits, calls, workers)
     results = [res for res, _ in done]
     fresh = [f for _, fits in done for f in fits]
@@ -383,7 +401,9 @@ def forecast_as_of_stored(
         due = [
             t
             for t, res in zip(series, results, strict=True)
-            if not any(d.model == name for d in res.diagnostics) and name not in res.errors
+            if not any(d.model == name for d in res.diagnostics)
+            and name not in res.errors
+            and name not in failed_by.get(t, ())
         ]
         if due:
             panel_results, panel_fits = _panel_refit(
@@ -391,7 +411,21 @@ def forecast_as_of_stored(
             )
             results = merge_results(results, panel_results)
             fresh += panel_fits
+        results = [_note_skipped_panel(res, name, failed_by) for res in results]
     return results, target_dates(as_of, horizons, calendar), fresh
+
+
+def _note_skipped_panel(res: TickerResult, name: str, failed_by: Mapping[str, set[str]]) -> TickerResult:
+    """A panel model left out for a recent failure gets the same error a per-ticker one does."""
+    skipped = name in failed_by.get(res.ticker, ()) and name not in res.errors
+    if skipped and not any(d.model == name for d in res.diagnostics):
+        res.errors[name] = f"{name}: {RETRY_NOTE}"
+    return res
+
+
+def failures(results: Iterable[TickerResult]) -> set[tuple[str, str]]:
+    """(ticker, model) pairs that produced no forecast (their error) in ``results``."""
+    return {(r.ticker, m) for r in results for m in r.errors}
 
 
 # --------------------------------------------------------------------------- refits

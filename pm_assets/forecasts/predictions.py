@@ -72,7 +72,8 @@ def predictions(
 
     Stored fits (default): each (ticker, model) applies the latest fit in ``models.fits`` whose
     window ends on or before as_of to the returns up to as_of, estimates fixed; one without a
-    fit, or with one older than ``max_age`` sessions, is fitted here and the fit stored (see
+    fit, or with one older than ``max_age`` sessions, is fitted here and the fit stored, unless its
+    fitting failed in the last ``max_age`` sessions (then the next ``forecasts/fits`` retries it; see
     ``model_code/forecasting/stored.py``; ``forecasts/fits`` refits on schedule or on request).
     """
     start, end = partition_dates(context)
@@ -84,6 +85,9 @@ def predictions(
         stored = wh.query("@forecast_history", [since, start])
         targets = wh.query("@targets_between", [since, end])
         stored_fits = wh.query("@fits_until", [start, end]) if config.stored_fits else None
+        recent_failures = wh.query(
+            "@fit_failures_between", [calendar.window_start(start, config.max_age), start]
+        )
     # Every fit runs with the file closed, so readers are never locked out meanwhile.
     made = forecast_sessions(
         bars,
@@ -100,6 +104,7 @@ def predictions(
         fits=FitStore(fits_from_frame(stored_fits)) if stored_fits is not None else None,
         max_age=config.max_age,
         home=pm_home(),
+        failed=set(recent_failures.iter_rows()),
     )
     new_fits = save_artifacts([f for d in made for f in d.fits], pm_home())
     for day in made:

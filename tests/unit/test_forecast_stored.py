@@ -18,8 +18,10 @@ from model_code.forecasting.base import FitState
 from model_code.forecasting.mssa_rl import MssaRl, MssaRlTicker
 from model_code.forecasting.panel import return_panel
 from model_code.forecasting.stored import (
+    RETRY_NOTE,
     FitStore,
     dated_return_series,
+    failures,
     fits_frame,
     fits_from_frame,
     forecast_as_of_stored,
@@ -255,3 +257,45 @@ def test_refit_universe_fits_exactly_what_was_requested():
     series = dated_return_series(BARS, as_of, 300)
     fit = next(f for f in made if f.model == "arima")
     assert fit.window_end == as_of and fit.window_start == dt.date.fromisoformat(str(series["AAA"][1][0]))
+
+
+def test_a_recently_failed_fit_is_left_to_the_scheduled_refit_not_retried_nightly():
+    as_of = DATES[330]
+    failed = {("AAA", "arima"), ("BBB", "mssa_rl")}
+    results, _, fresh = _run_failed(as_of, failed)
+    by = {r.ticker: r for r in results}
+    assert RETRY_NOTE in by["AAA"].errors["arima"] and RETRY_NOTE in by["BBB"].errors["mssa_rl"]
+    made = {(f.ticker, f.model) for f in fresh}
+    assert ("AAA", "arima") not in made and ("BBB", "mssa_rl") not in made
+    assert ("BBB", "arima") in made and ("AAA", "mssa_rl") in made
+    assert failures(results) == failed
+    # A usable stored fit is applied whatever failed before.
+    results, _, _ = _run(BARS, DATES[329], STORE)
+    again = forecast_as_of_stored(
+        BARS,
+        DATES[329],
+        catalog.select(MODELS),
+        STORE,
+        home=Path("."),
+        panel_models=catalog.select_panel(["mssa_rl"]),
+        history=300,
+        min_history=252,
+        workers=1,
+        failed=failed,
+    )[0]
+    assert _frame(again).equals(_frame(results))
+
+
+def _run_failed(as_of, failed):
+    return forecast_as_of_stored(
+        BARS,
+        as_of,
+        catalog.select(MODELS),
+        FitStore(),
+        home=Path("."),
+        panel_models=catalog.select_panel(["mssa_rl"]),
+        history=300,
+        min_history=252,
+        workers=1,
+        failed=failed,
+    )
