@@ -1,4 +1,4 @@
-"""Asset ``signals/daily``: one signal per ticker and session, with its source, confidence and reason."""
+"""Asset `signals/daily`: one signal per ticker and session, with its source, confidence and reason."""
 
 import dataclasses
 import datetime as dt
@@ -20,6 +20,7 @@ from model_code.governance_store import (
 from model_code.market_data.calendar import trading_calendar
 from model_code.ml.lifecycle import MODEL_NAMES
 from model_code.ml.registry import ModelRegistry
+from model_code.reporting.plots import grouped_bar_chart
 from model_code.signals.config import load_llm_settings, load_router_defaults
 from model_code.signals.daily import (
     DEFAULT_CALIBRATION_LOOKBACK,
@@ -32,6 +33,7 @@ from model_code.signals.persistence import DEFAULT_MAX_FLIP_RATE, DEFAULT_WINDOW
 from model_code.signals.primary import decide_primary
 from model_code.signals.router import RouterSettings
 from pm_assets.market.ohlcv import MAX_PARTITIONS_PER_RUN
+from pm_assets.metadata import image, per_partition, table
 from pm_assets.partitions import partition_dates, trading_days
 from pm_resources import DUCKDB_POOL, OllamaResource, WarehouseResource
 
@@ -43,7 +45,7 @@ _FILE = load_router_defaults()
 
 
 class SignalConfig(dg.Config):
-    """Router flags and thresholds; defaults from ``config/signals.yaml`` (``router:``, ``llm:``)."""
+    """Router flags and thresholds; defaults from `config/signals.yaml` (`router:`, `llm:`)."""
 
     ts: bool = Field(
         default=_FILE.get("ts", _DEFAULTS.enabled["ts"]), description="Use the time-series ensemble."
@@ -127,20 +129,21 @@ def daily_signals(
     warehouse: WarehouseResource,
     ollama: OllamaResource,
 ) -> dg.MaterializeResult:
-    """BUY / SELL / HOLD per ticker and session in ``signals.daily``, for ``horizon`` sessions.
+    """BUY / SELL / HOLD per ticker and session in `signals.daily`, for `horizon` sessions.
 
     The time-series ensemble is asked first, the ML champion second (or first with
-    ``primary: ml``); a source gives a view when its calibrated confidence (the out-of-sample
+    `primary: ml`); a source gives a view when its calibrated confidence (the out-of-sample
     probability that its direction is right, learned only from its own calls realized by the
-    session) reaches ``min_confidence`` and its edge beats the round-trip cost. Every row stores
+    session) reaches `min_confidence` and its edge beats the round-trip cost. Every row stores
     the source, the confidence, the reason, and the path: why each earlier source declined.
-    With ``primary: governance`` the run first decides, at the close of its first session, whether
-    ML or ts is primary (``model_code/signals/primary.py``: the governance gate on their realized
-    forecasts, ML the challenger), logs it to ``models.decisions`` (family ``router``) and routes
+    With `primary: governance` the run first decides, at the close of its first session, whether
+    ML or ts is primary (`model_code/signals/primary.py`: the governance gate on their realized
+    forecasts, ML the challenger), logs it to `models.decisions` (family `router`) and routes
     every session of the run by it. When the ML family has no champion, the path says why
-    (``ml: no champion (governance ...)``).
-    Read the metadata: ``signals_<action>_<source>`` counts, the router decision, and the
-    over-trading check.
+    (`ml: no champion (governance ...)`).
+    Read the metadata: `signals_<action>_<source>` counts (charted across runs), `counts_plot`
+    and `counts_by_source` (signals by action and source over the window), the router
+    decision, and the over-trading check. In a ranged run each partition shows its own counts.
     """
     settings = config.settings()
     cutoff = dt.date.fromisoformat(config.llm_knowledge_cutoff)
@@ -249,6 +252,22 @@ def daily_signals(
         metadata["latest"] = dg.MetadataValue.md(
             _table(signals.filter(pl.col("as_of") == signals["as_of"].max()))
         )
+        metadata |= _count_metadata(counts)
+    else:
+        metadata["why_empty"] = dg.MetadataValue.text(
+            f"no stored bar dated {start}..{end}, so no ticker to signal"
+            if bars.is_empty()
+            else "no signal was produced for the window's bars (see the run log)"
+        )
+    per_partition(
+        context,
+        signals,
+        "as_of",
+        lambda day: {
+            "rows_written": day.height,
+            **{f"{a.lower()}_signals": (day["action"] == a).sum() if day.height else 0 for a in ACTIONS},
+        },
+    )
     return dg.MaterializeResult(
         metadata=metadata,
         check_results=[
@@ -264,6 +283,28 @@ def daily_signals(
             )
         ],
     )
+
+
+ACTIONS = ("BUY", "SELL", "HOLD")
+
+
+def _count_metadata(counts: pl.DataFrame) -> dict[str, dg.MetadataValue]:
+    """Signals by action and source over the window: a typed table and a grouped bar chart."""
+    sources = sorted(counts["source"].unique().to_list())
+    grid = {
+        s: [
+            float(counts.filter((pl.col("action") == a) & (pl.col("source") == s))["len"].sum())
+            for a in ACTIONS
+        ]
+        for s in sources
+    }
+    return {
+        "counts_by_source": table(counts.rename({"len": "signals"}).sort("action", "source")),
+        "counts_plot": image(
+            grouped_bar_chart(list(ACTIONS), grid, title="signals by action and source", ylabel="signals"),
+            "signal counts by source",
+        ),
+    }
 
 
 def _table(day: pl.DataFrame) -> str:

@@ -1,11 +1,13 @@
-"""Asset ``signals/scorecard``: how the stored signals did once their horizon closed."""
+"""Asset `signals/scorecard`: how the stored signals did once their horizon closed."""
 
 import datetime as dt
 
 import dagster as dg
 import polars as pl
 
+from model_code.reporting.plots import calibration_chart
 from model_code.signals.scorecard import calibration_table, realized_signals, scorecard
+from pm_assets.metadata import image, table
 from pm_resources import DUCKDB_POOL, WarehouseResource
 
 FIRST = dt.date(1990, 1, 1)
@@ -21,10 +23,11 @@ FIRST = dt.date(1990, 1, 1)
 )
 def signal_scorecard(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Every stored signal whose horizon has closed, scored per source and action in
-    ``signals.scorecard``: hit rate ± s.e. beside the always-up rate of the same rows, mean
-    realized log return after round-trip costs, profit factor; and in ``signals.calibration``
+    `signals.scorecard`: hit rate ± s.e. beside the always-up rate of the same rows, mean
+    realized log return after round-trip costs, profit factor; and in `signals.calibration`
     the predicted confidence against the realized hit rate in bins (a calibrated source sits on
-    the diagonal). Metadata ``hit_rate_<source>_<action>`` charts across runs.
+    the diagonal). Metadata `hit_rate_<source>_<action>` charts across runs; `calibration_plot`
+    draws the calibration curve per source, `scorecard_table` and `calibration_table` hold the rows.
     """
     with warehouse.open() as wh:
         through = wh.query("SELECT max(target_date_1) AS d FROM features.targets")["d"][0]
@@ -62,6 +65,16 @@ def signal_scorecard(context: dg.AssetExecutionContext, warehouse: WarehouseReso
             if row[key] is not None:
                 metadata[f"{key}_{tag}"] = dg.MetadataValue.float(float(row[key]))
     metadata["scorecard"] = dg.MetadataValue.md(_markdown(card))
+    metadata["scorecard_table"] = table(card, limit=50)
+    if calibration.height:
+        metadata["calibration_table"] = table(calibration, limit=50)
+        curves = {
+            str(src): (g["mean_confidence"].to_list(), g["hit_rate"].to_list())
+            for (src,), g in calibration.sort("source", "bin_low").group_by("source", maintain_order=True)
+        }
+        metadata["calibration_plot"] = image(
+            calibration_chart(curves, title=f"signal calibration through {through}"), "calibration curve"
+        )
     return dg.MaterializeResult(metadata=metadata)
 
 

@@ -65,8 +65,12 @@ def test_signals_route_store_reasons_and_the_scorecard_scores_them(tmp_path):
     hold = stored.filter(pl.col("source") == "none")
     assert (hold["action"] == "HOLD").all() and hold["reason"].str.starts_with("HOLD: no source").all()
     assert (stored["target_date"] > stored["as_of"]).all()
-    meta = result.asset_materializations_for_node("signals__daily")[0].metadata
-    assert meta["rows_written"].value == float(stored.height)
+    events = result.asset_materializations_for_node("signals__daily")
+    meta = events[0].metadata
+    # Each partition of the ranged run reports its own session's rows.
+    assert sum(e.metadata["rows_written"].value for e in events) == float(stored.height)
+    assert all(e.metadata["rows_written"].value == 6.0 for e in events)
+    assert "counts_plot" in meta and meta["counts_by_source"].schema.columns[0].name == "action"
     assert sum(v.value for k, v in meta.items() if k.startswith("signals_")) == stored.height
     [check] = result.get_asset_check_evaluations()
     assert check.check_name == "signal_persistence" and check.metadata["window_sessions"].value == 20.0
@@ -90,6 +94,8 @@ def test_signals_route_store_reasons_and_the_scorecard_scores_them(tmp_path):
     assert calibration["n"].sum() == ml.filter(pl.col("target_date") <= dt.date(2019, 6, 21)).height
     meta = card.asset_materializations_for_node("signals__scorecard")[0].metadata
     assert meta["scored_signals"].value > 0 and ("hit_rate_ml_buy" in meta or "hit_rate_ml_sell" in meta)
+    assert meta["calibration_plot"].value.startswith("![calibration curve](data:image/png;base64,")
+    assert "scorecard_table" in meta and "calibration_table" in meta
 
 
 def test_the_llm_is_asked_last_its_calls_are_logged_and_it_holds_without_calibration(tmp_path, ollama_server):
