@@ -30,6 +30,7 @@ from dagster._core.storage.tags import (
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 from model_code.market_data.calendar import trading_calendar  # noqa: E402
+from model_code.progress import track  # noqa: E402
 from pm_assets.market.ohlcv import MAX_PARTITIONS_PER_RUN  # noqa: E402
 from pm_assets.partitions import trading_days  # noqa: E402
 from pm_definitions.definitions import defs  # noqa: E402
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.job} over {args.start}..{args.end}: {sum(map(len, chunks))} sessions in {len(chunks)} run(s)"
     )
     instance = dg.DagsterInstance.get()
-    for chunk in chunks:
+    for chunk in track(chunks, f"{args.job} runs", log=print, every_seconds=0):
         began = time.perf_counter()
         result = run_job(instance, args.job, chunk, selection)
         span = f"{chunk[0]}..{chunk[-1]}"

@@ -33,6 +33,7 @@ import polars as pl
 
 from model_code.market_data.calendar import trading_calendar
 from model_code.market_data.sources.bundled import bundled_bars
+from model_code.progress import track
 from model_code.settings import duckdb_path
 from model_code.warehouse import Warehouse
 
@@ -114,11 +115,11 @@ def main() -> int:
     )
     instance = dg.DagsterInstance.get()
     checks: dict[str, tuple[bool, str]] = {}
-    for chunk in chunks:
+    for chunk in track(chunks, "history runs", log=print, every_seconds=30):
         if not _step(instance, checks, "nightly_job", chunk, HISTORY_ASSETS, "(bars, features, targets)"):
             return 1
     previous = history[-1]
-    for week in weeks:
+    for week in track(weeks, "replayed weeks", log=print, every_seconds=0):
         training = {"ops": {"ml__model": {"config": {"until": previous}}}}
         if not _step(
             instance, checks, "ml_training_job", None, None, f"ML trained on data to {previous}", training
