@@ -38,6 +38,7 @@ from model_code.features import build_daily_features, build_targets
 from model_code.forecasting.predictions import target_dates
 from model_code.market_data.calendar import trading_calendar
 from model_code.ml.lifecycle import known_at, train_horizons
+from model_code.progress import track
 from model_code.signals.daily import signals_for_sessions
 from model_code.signals.router import RouterSettings
 from model_code.signals.scorecard import calibration_table, realized_signals, scorecard
@@ -65,7 +66,7 @@ def ml_inputs(
     """Monthly-retrained LightGBM forecasts of the 5-session return for every session."""
     out = []
     starts = month_starts(sessions)
-    for i, start in enumerate(starts):
+    for i, start in track(list(enumerate(starts)), "ml retrainings", log=log, every_seconds=60):
         end = starts[i + 1] - dt.timedelta(days=1) if i + 1 < len(starts) else sessions[-1]
         # Train on what was known at the close before the month's first session.
         before = max(d for d in features["date"].unique().to_list() if d < start)
