@@ -384,7 +384,7 @@ def _same_configuration(champion: RegistryRecord, fc: ReturnForecaster) -> bool:
 def _unusable(champion: RegistryRecord | None, now: dt.datetime) -> str | None:
     """Why ``champion`` cannot be the incumbent (None when it can)."""
     if champion is None:
-        return "no champion yet"
+        return "no earlier champion"
     if champion.expired(now):
         return f"champion {champion.model_id} expired at {champion.expires_at:%Y-%m-%d %H:%M} UTC"
     if "cal_slope" not in champion.cv_metrics:

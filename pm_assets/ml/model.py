@@ -1,6 +1,5 @@
-"""Asset ``ml/model``: train the ML return forecaster per horizon, register it, and let governance decide the champion."""
+"""Asset `ml/model`: train the ML return forecaster per horizon, register it, and let governance decide the champion."""
 
-import base64
 import datetime as dt
 import time
 
@@ -21,6 +20,7 @@ from model_code.ml.lifecycle import (
     train_horizons,
 )
 from model_code.ml.models import LGBM_DEFAULTS
+from pm_assets.metadata import image, table
 from pm_resources import DUCKDB_POOL, WarehouseResource
 
 LAST = dt.date(9999, 12, 31)
@@ -79,15 +79,12 @@ def _params(config: MlTrainingConfig) -> dict | None:
 
 
 def _plot(h: int, frame: pl.DataFrame) -> dict[str, dg.MetadataValue]:
-    """The importance chart as an embedded PNG when matplotlib is installed. Without it
-    ``importance_plot_png`` returns the markdown bar table, which ``feature_importance`` already
-    shows, so nothing is added."""
-    plot = importance_plot_png(frame)
-    if not isinstance(plot, bytes):
-        return {}
-    image = base64.b64encode(plot).decode()
+    """The importance chart as an embedded PNG and the importances as a typed table."""
     return {
-        f"importance_plot_h{h}": dg.MetadataValue.md(f"![importance h={h}](data:image/png;base64,{image})")
+        f"importance_plot_h{h}": image(
+            importance_plot_png(frame, title=f"permutation importance, h = {h}"), f"importance h={h}"
+        ),
+        f"importance_table_h{h}": table(frame, limit=40),
     }
 
 
@@ -102,9 +99,24 @@ def _horizon_metadata(hf: HorizonFit, reg: Registration) -> dict[str, dg.Metadat
         f"oof_rank_ic_h{h}": dg.MetadataValue.float(float(m["oof_rank_ic"])),
         f"model_id_h{h}": dg.MetadataValue.text(reg.model_id),
         f"status_h{h}": dg.MetadataValue.text(f"{reg.status}: {reg.reason}"),
+        **_negative_skill_flag(h, reg, float(m["rank_ic"])),
         **_decision_metadata(h, reg),
         **_plot(h, hf.fit.importance),
     }
+
+
+def _negative_skill_flag(h: int, reg: Registration, rank_ic: float) -> dict[str, dg.MetadataValue]:
+    """Flag a champion whose validation rank IC is negative: governance gates on the out-of-fold
+    record, which can pass while the last validation window ranked tickers backwards."""
+    flagged = reg.status == "champion" and rank_ic < 0
+    out = {f"negative_valid_rank_ic_h{h}": dg.MetadataValue.float(float(flagged))}
+    if flagged:
+        out[f"warning_h{h}"] = dg.MetadataValue.text(
+            f"promoted with a negative validation rank IC ({rank_ic:.4f}): the out-of-fold record "
+            "passed the gate, but the latest validation window ranked tickers backwards; watch "
+            "monitoring/model_health"
+        )
+    return out
 
 
 def _evidence_float(value: object) -> float:
@@ -151,21 +163,26 @@ def ml_model(
     context: dg.AssetExecutionContext, config: MlTrainingConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     """Trains one LightGBM (or Bayesian ridge) return forecaster per horizon on
-    ``features.daily`` / ``features.targets``, registers it in ``models.registry`` with its
-    artifact under ``$PM_HOME/models/``, and writes gain and permutation importance to
-    ``models.feature_importance``.
+    `features.daily` / `features.targets`, registers it in `models.registry` with its
+    artifact under `$PM_HOME/models/`, and writes gain and permutation importance to
+    `models.feature_importance`.
 
-    Windows end at the latest realized label: validation = the last ``valid_months`` of labelled
-    dates, training = ``train_years`` before it, purged of labels that end inside validation.
+    Windows end at the latest realized label: validation = the last `valid_months` of labelled
+    dates, training = `train_years` before it, purged of labels that end inside validation.
     The score is calibrated to an h-session log return with split-conformal 80/95 % intervals on
-    the validation window. Governance decides the champion (``model_code/governance.py``): the
+    the validation window. Governance decides the champion (`model_code/governance.py`): the
     new model's out-of-fold record (purged walk-forward folds of its configuration) must beat
     the champion's stored record (or, with no usable champion, the random walk) with DM p < 0.05,
     DSR >= 0.95, profit factor +3 % and drawdown growth <= 50 %; otherwise it is registered as a
-    challenger, and with no champion the family abstains (``ml/predictions`` then says why). A
+    challenger, and with no champion the family abstains (`ml/predictions` then says why). A
     champion that was promoted over an earlier one reverts to it when significantly worse on the
-    dates since its promotion. Every decision goes to ``models.decisions``; the metadata shows the
-    latest ones. Models expire ``expiry_days`` after training.
+    dates since its promotion. Every decision goes to `models.decisions`; the metadata shows the
+    latest ones. Models expire `expiry_days` after training.
+
+    Read the metadata per horizon `h`: validation and out-of-fold rank IC (charted across
+    runs), `status_h<h>` and the gate's numbers, `importance_plot_h<h>` and
+    `importance_table_h<h>`, and `warning_h<h>` when a champion's validation rank IC is negative;
+    `registrations` lists every model this run registered.
     """
     if config.family not in FAMILIES:
         raise dg.Failure(f"family must be one of {FAMILIES}, got {config.family!r}")
@@ -227,5 +244,17 @@ def ml_model(
             "training_seconds": dg.MetadataValue.float(training_seconds),
             "training_rows_read": dg.MetadataValue.float(float(features.height)),
             "feature_importance": dg.MetadataValue.md("\n\n".join(sections)),
+            "registrations": table(
+                pl.DataFrame(
+                    {
+                        "horizon": [hf.horizon for hf in fits],
+                        "model_id": [r.model_id for r in registrations],
+                        "status": [r.status for r in registrations],
+                        "valid_rank_ic": [float(hf.fit.metrics["rank_ic"]) for hf in fits],
+                        "oof_rank_ic": [float(hf.fit.metrics["oof_rank_ic"]) for hf in fits],
+                        "reason": [r.reason[:200] for r in registrations],
+                    }
+                )
+            ),
         }
     )

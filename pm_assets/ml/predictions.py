@@ -1,6 +1,7 @@
-"""Asset ``ml/predictions``: the champion ML models' return forecasts at each as_of close."""
+"""Asset `ml/predictions`: the champion ML models' return forecasts at each as_of close."""
 
 import dagster as dg
+import polars as pl
 from pydantic import Field
 
 from model_code.forecasting.base import HORIZONS
@@ -10,6 +11,7 @@ from model_code.ml.lifecycle import MODEL_NAMES
 from model_code.ml.registry import ModelRegistry, load_artifact
 from model_code.ml.scoring import KEYS, score_champions
 from pm_assets.market.ohlcv import MAX_PARTITIONS_PER_RUN
+from pm_assets.metadata import per_partition, table
 from pm_assets.partitions import partition_dates, trading_days
 from pm_resources import DUCKDB_POOL, WarehouseResource
 
@@ -42,14 +44,17 @@ def ml_predictions(
     context: dg.AssetExecutionContext, config: MlPredictionConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     """Forecasts of the cumulative log return over 1/5/21/63 sessions with 80/95 % intervals
-    from the champion ML model of each family and horizon, in ``forecasts.ml_predictions`` (the
-    columns of ``forecasts.predictions``; model ``lgbm`` / ``bayesian_ridge``).
+    from the champion ML model of each family and horizon, in `forecasts.ml_predictions` (the
+    columns of `forecasts.predictions`; model `lgbm` / `bayesian_ridge`).
 
     Each as_of scores only the feature rows dated as_of. A family and horizon without a champion
-    (governance promoted none) abstains: no rows, and ``no_champion_reasons`` gives the latest
-    ``models.decisions`` reason. A champion past its expiry is refused
-    (no rows for that horizon, listed in ``expired_horizons``); so is one trained on labels that
-    closed after as_of (``not_point_in_time``), which would be a look-ahead.
+    (governance promoted none) abstains: no rows, and `no_champion_reasons` gives the latest
+    `models.decisions` reason. A champion past its expiry is refused
+    (no rows for that horizon, listed in `expired_horizons`); so is one trained on labels that
+    closed after as_of (`not_point_in_time`), which would be a look-ahead.
+
+    Read the metadata: rows and tickers written (per partition in a ranged run),
+    `latest_forecasts` (the last session's rows), and `why_empty` when nothing was scored.
     """
     start, end = partition_dates(context)
     sessions = trading_calendar().session_dates(start, end)
@@ -78,8 +83,29 @@ def ml_predictions(
             expired,
         )
     messages = sorted(result.skipped["expired"].items())
+    per_partition(
+        context,
+        result.rows,
+        "as_of",
+        lambda day: {"rows_written": day.height, "tickers": day["ticker"].n_unique() if day.height else 0},
+    )
+    extra: dict[str, dg.MetadataValue] = {}
+    if result.rows.height:
+        latest = result.rows.filter(pl.col("as_of") == result.rows["as_of"].max())
+        extra["latest_forecasts"] = table(latest.sort("horizon", "ticker"), limit=20)
+    else:
+        reasons = {
+            **result.skipped["no_champion"],
+            **result.skipped["expired"],
+            **result.skipped["not_point_in_time"],
+        }
+        extra["why_empty"] = dg.MetadataValue.text(
+            "; ".join(f"{k}: {v}" for k, v in sorted(reasons.items()))[:1000]
+            or f"no feature row dated {start}..{end}: materialize features/daily first"
+        )
     return dg.MaterializeResult(
         metadata={
+            **extra,
             "rows_written": dg.MetadataValue.float(float(result.rows.height)),
             "tickers": dg.MetadataValue.float(float(result.tickers)),
             "as_of_sessions": dg.MetadataValue.float(float(len(sessions))),

@@ -113,7 +113,7 @@ def test_without_skill_nothing_beats_the_random_walk_and_ml_abstains(tmp_path, b
     assert set(decisions["rival"]) == {"random_walk"}
     assert meta["horizons_promoted"].value == 0.0 and meta["horizons_abstaining"].value == 2.0
     for h in HORIZONS:
-        assert meta[f"status_h{h}"].value.startswith("challenger: no champion yet; ")
+        assert meta[f"status_h{h}"].value.startswith("challenger: no earlier champion; ")
         assert meta[f"decision_h{h}"].value.startswith("abstain: ")
         assert 0.0 <= meta[f"dm_p_h{h}"].value <= 1.0
     assert "| abstain |" in meta["decisions"].value
@@ -143,7 +143,7 @@ def test_model_is_trained_registered_with_importance_and_promoted_by_governance(
         assert cv["cal_slope"] >= 0 and dt.date.fromisoformat(cv["data_end"]) == _sessions(bars)[-1]
         assert row["expires_at"] - row["trained_at"] == dt.timedelta(days=30)
         assert meta[f"model_id_h{h}"].value == model_id
-        assert meta[f"status_h{h}"].value.startswith("champion: no champion yet; loss lower")
+        assert meta[f"status_h{h}"].value.startswith("champion: no earlier champion; loss lower")
         assert meta[f"dm_p_h{h}"].value < 0.05 and meta[f"dsr_h{h}"].value >= 0.95
         for name in ("valid_ic", "valid_rank_ic", "valid_hit_rate", "oof_rank_ic"):
             assert isinstance(meta[f"{name}_h{h}"].value, float)

@@ -252,7 +252,7 @@ def _record(**kw) -> RegistryRecord:
 
 def test_a_champion_is_no_incumbent_when_expired_or_not_a_forecaster(fitted):
     # Governance then gates the new model against the random walk instead (test_ml_governance).
-    assert _unusable(None, NOW) == "no champion yet"
+    assert _unusable(None, NOW) == "no earlier champion"
     assert _unusable(_record(), NOW) is None
     assert _unusable(_record(expires_at=NOW - dt.timedelta(hours=1)), NOW).endswith("UTC")
     assert "not a return forecaster" in _unusable(_record(cv_metrics={"rank_ic": 0.5}), NOW)

@@ -74,7 +74,7 @@ def test_register_fits_writes_importance_tracks_and_a_decision_per_horizon(train
     first = register_fits(registry.warehouse, fits, expiry_days=30, registry=registry, now=NOW)
     assert [(r.horizon, r.status) for r in first] == [(5, "challenger"), (1, "challenger")]
     for hf, reg in zip(fits, first, strict=True):
-        assert reg.decision.action == "abstain" and reg.reason.startswith("no champion yet; ")
+        assert reg.decision.action == "abstain" and reg.reason.startswith("no earlier champion; ")
         assert reg.model_id in reg.reason and reg.decision.rival == "random_walk"
         rec = registry.record(reg.model_id)
         assert rec.horizon == hf.horizon and rec.trained_at == NOW and rec.status == "challenger"
