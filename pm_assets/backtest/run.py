@@ -23,6 +23,8 @@ from model_code.backtest.runs import (
 )
 from model_code.costs import TradingCosts
 from model_code.execution import ExecutionConfig
+from model_code.reports.figures import markdown_image
+from model_code.reports.tearsheet import backtest_figure, load_backtest_rows, write_backtest_tearsheet
 from pm_resources import DUCKDB_POOL, WarehouseResource
 
 FIRST = dt.date(1990, 1, 1)
@@ -70,13 +72,14 @@ def backtest_run(
 ) -> dg.MaterializeResult:
     """Every stored allocation replayed from its first decision to the last bar: fills at the
     next bar (open, or close for close-only tickers), 5 + 5 bps a side, the 10 %-of-ADV cap,
-    beside the equal-weight universe, inverse volatility and buy-and-hold, in ``backtest.equity``
-    and ``backtest.metrics`` (CAGR, Sharpe, drawdown, PSR, DSR over every configuration ever run
-    in ``backtest.trials``, ...), with per-regime Sharpes in ``backtest.regimes`` and the AUM
-    capacity (k = 1 and 0.5) in ``backtest.capacity``, all in one transaction. Metadata: each
+    beside the equal-weight universe, inverse volatility and buy-and-hold, in `backtest.equity`
+    and `backtest.metrics` (CAGR, Sharpe, drawdown, PSR, DSR over every configuration ever run
+    in `backtest.trials`, ...), with per-regime Sharpes in `backtest.regimes` and the AUM
+    capacity (k = 1 and 0.5) in `backtest.capacity`, all in one transaction. Metadata: each
     strategy's Sharpe, CAGR, max drawdown and DSR, the strategy's capacity and worst regime
-    Sharpe, both tables in markdown, and the tickers without volume data (traded without the
-    participation cap).
+    Sharpe, both tables in markdown, the tickers without volume data (traded without the
+    participation cap), `equity_plot` (equity and drawdown against the baselines) and
+    `tearsheet`, the run's offline HTML report under `$PM_HOME/reports/backtest/`.
     """
     with warehouse.open() as wh:
         allocations = wh.query("@allocations_between", [FIRST, LAST])
@@ -148,7 +151,13 @@ def backtest_run(
             ).with_columns(created_at=stamp),
             ["config_hash"],
         )
+    with warehouse.open() as wh:  # the tearsheet shows what was stored, read back
+        stored = load_backtest_rows(wh, run_id)
     metadata: dict[str, dg.MetadataValue] = {
+        "tearsheet": dg.MetadataValue.path(str(write_backtest_tearsheet(stored))),
+        "equity_plot": dg.MetadataValue.md(
+            markdown_image(backtest_figure(stored, small=True), "equity and drawdown vs the baselines")
+        ),
         "sessions": dg.MetadataValue.float(float(strategy["n_periods"])),
         "trials": dg.MetadataValue.float(float(strategy["n_trials"] or 0)),
     }

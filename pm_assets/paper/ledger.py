@@ -19,6 +19,8 @@ from model_code.allocation.settings import RiskLimits
 from model_code.market_data.calendar import trading_calendar
 from model_code.paper import Book, LedgerConfig, backtest_equity, build_tape, step, weights_by_date
 from model_code.paper.records import book_from_rows, fills_from_rows, frames, orders_from_rows, reconcile
+from model_code.reports.figures import markdown_image
+from model_code.reports.tearsheet import load_paper_rows, paper_figure, write_paper_tearsheet
 from pm_assets.backtest.run import BacktestConfig
 from pm_assets.market.ohlcv import MAX_PARTITIONS_PER_RUN
 from pm_assets.partitions import partition_dates, trading_days
@@ -72,7 +74,8 @@ class PaperConfig(BacktestConfig):
             owners=["team:research"],
             description="Fills of the previous close's orders at the session's bar, corporate actions, "
             "delistings, positions, cash, equity and the trade journal (paper.fills/positions/cash/"
-            "equity/trades).",
+            "equity/trades). Metadata: `equity_drift_plot` (the account's equity over the backtest of the "
+            "same allocations, and the drift) and `tearsheet`, the account's offline HTML report.",
         ),
         dg.AssetSpec(
             ORDERS_KEY,
@@ -104,7 +107,9 @@ def paper_ledger(
 ):
     """The paper account over the partition's sessions (see the module docstring). Read the
     metadata: equity, cash, gross exposure, orders and fills, the drift from the vectorized
-    backtest of the same allocations, and why the account is halted when it is."""
+    backtest of the same allocations, why the account is halted when it is, `equity_drift_plot`
+    (the account's equity over its backtest's, and the drift) and `tearsheet`, the account's
+    offline HTML report under `$PM_HOME/reports/paper/`."""
     cfg = config.ledger()
     account = cfg.account
     start, end = partition_dates(context)
@@ -203,6 +208,7 @@ def paper_ledger(
             if t != "orders"
         }
         rows["orders"] = wh.query("SELECT * FROM paper.orders WHERE account = ?", [account])
+        sheet = load_paper_rows(wh, account, config.model_dump())
     check = reconcile(
         rows["orders"], rows["fills"], rows["positions"], rows["cash"], rows["equity"], rows["trades"], dates
     )
@@ -222,6 +228,12 @@ def paper_ledger(
         "halted": 1.0 if last.halted else 0.0,
     }
     metadata = {k: dg.MetadataValue.float(v if math.isfinite(v) else 0.0) for k, v in meta.items()}
+    metadata["tearsheet"] = dg.MetadataValue.path(str(write_paper_tearsheet(sheet)))
+    if sheet.equity.height:
+        image = markdown_image(
+            paper_figure(sheet, small=True), "paper equity and its drift from the backtest"
+        )
+        metadata["equity_drift_plot"] = dg.MetadataValue.md(image)
     if last.halted:
         metadata["halt_reason"] = dg.MetadataValue.text(last.halt_note or last.halted)
         context.log.warning(f"paper account {account!r} halted: {last.halt_note}; set reset to lift it")

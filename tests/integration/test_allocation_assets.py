@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import re
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -75,7 +78,9 @@ def test_a_drawdown_beyond_the_limit_flattens_the_book_until_reset(tmp_path):
     assert "kill_switch" not in set(day["binding_limit"])
 
 
-def test_the_backtest_replays_the_allocations_beside_baselines_and_logs_every_trial(tmp_path):
+def test_the_backtest_replays_the_allocations_beside_baselines_and_logs_every_trial(
+    tmp_path, isolated_pm_home
+):
     db = tmp_path / "wh.duckdb"
     _seed(db)
     resources = {"warehouse": WarehouseResource(database=str(db)), "ollama": OllamaResource()}
@@ -107,6 +112,29 @@ def test_the_backtest_replays_the_allocations_beside_baselines_and_logs_every_tr
     # the seeded bars are close-only: no ADV prices any trade, so the capacity is unknown, not inf
     assert capacity["capacity"].is_null().all() and (capacity["unpriced_trades"] == capacity["trades"]).all()
     assert "capacity_usd" not in meta and meta["capacity_unpriced_trades"].value > 0
+    # the run's offline tearsheet, linked from the metadata, and the equity picture inline
+    sheet = Path(meta["tearsheet"].value)
+    assert (
+        sheet == isolated_pm_home / "reports" / "backtest" / f"{runs['run_id'][0]}.html" and sheet.is_file()
+    )
+    page = sheet.read_text(encoding="utf-8")
+    assert "http://" not in page and "https://" not in page
+    for words in (
+        "Equity and drawdown vs the baselines",
+        "Drawdown periods",
+        "PSR (SR* = 0)",
+        "DSR (deflated",
+    ):
+        assert words in page, words
+    assert re.findall(r"<th>(strategy|equal_weight|inverse_vol|buy_and_hold)</th>", page)[:4] == [
+        "strategy",
+        "equal_weight",
+        "inverse_vol",
+        "buy_and_hold",
+    ]
+    plot = meta["equity_plot"].value
+    assert plot.startswith("![equity and drawdown") and "(data:image/png;base64," in plot
+    assert base64.b64decode(plot.split(",", 1)[1].rstrip(")"))[:8] == b"\x89PNG\r\n\x1a\n"
     # the same configuration again is the same trial; other costs are a new one
     assert dg.materialize(backtest_assets, resources=resources).success
     assert _q(db, "SELECT count(*) n FROM backtest.trials")["n"][0] == 1

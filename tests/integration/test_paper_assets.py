@@ -3,8 +3,10 @@ the assets, re-runs that change nothing, day-by-day runs equal to a range run, a
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -66,7 +68,7 @@ def _snapshot(db) -> dict[str, pl.DataFrame]:
     return out
 
 
-def test_the_assets_keep_the_hand_checked_ledger_and_reconcile(tmp_path):
+def test_the_assets_keep_the_hand_checked_ledger_and_reconcile(tmp_path, isolated_pm_home):
     db = tmp_path / "wh.duckdb"
     _seed(db, hand_allocations())
     resources = {"warehouse": WarehouseResource(database=str(db)), "alerts": _alerts(tmp_path)}
@@ -84,6 +86,22 @@ def test_the_assets_keep_the_hand_checked_ledger_and_reconcile(tmp_path):
     meta = result.asset_materializations_for_node(OP)[0].metadata
     assert round(meta["equity"].value, 2) == 10184.26 and meta["n_fills"].value == 6.0
     assert meta["halted"].value == 0.0
+    # the account's offline tearsheet, linked from the metadata, and the drift picture inline
+    sheet = Path(meta["tearsheet"].value)
+    assert sheet == isolated_pm_home / "reports" / "paper" / "paper.html" and sheet.is_file()
+    page = sheet.read_text(encoding="utf-8")
+    assert "http://" not in page and "https://" not in page
+    for words in (
+        "Equity and drawdown vs the backtest",
+        "drift from the backtest",
+        "PSR (SR* = 0)",
+        "DSR (deflated",
+    ):
+        assert words in page, words
+    assert "<dd>10,184.26</dd>" in page  # the hand-checked last equity
+    plot = meta["equity_drift_plot"].value
+    assert "(data:image/png;base64," in plot
+    assert base64.b64decode(plot.split(",", 1)[1].rstrip(")"))[:8] == b"\x89PNG\r\n\x1a\n"
     positions = _q(db, "SELECT * FROM paper.positions WHERE date = DATE '2019-01-08' ORDER BY ticker")
     assert positions["ticker"].to_list() == ["A", "C"]
     dividend = _q(db, "SELECT amount FROM paper.trades WHERE kind = 'dividend'")["amount"].to_list()
