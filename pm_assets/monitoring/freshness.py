@@ -1,4 +1,4 @@
-"""Asset ``monitoring/freshness``: how old the bars, the statistical fits and the ML models are."""
+"""Asset `monitoring/freshness`: how old the bars, the statistical fits and the ML models are."""
 
 import dagster as dg
 import polars as pl
@@ -6,6 +6,7 @@ import polars as pl
 from model_code.market_data.calendar import trading_calendar
 from model_code.monitoring import freshness, load_monitoring_settings, ml_age, statistical_age
 from pm_assets.market.ohlcv import MAX_PARTITIONS_PER_RUN
+from pm_assets.metadata import per_partition, table
 from pm_assets.partitions import partition_dates, trading_days
 from pm_resources import DUCKDB_POOL, WarehouseResource
 
@@ -31,11 +32,14 @@ FITS_EXIST = (
 def monitoring_freshness(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    """Sessions since each active ticker's last stored bar (``monitoring.freshness``; stale past
-    ``freshness.stale_after_sessions`` of ``config/monitoring.yaml``) and the age in sessions
+    """Sessions since each active ticker's last stored bar (`monitoring.freshness`; stale past
+    `freshness.stale_after_sessions` of `config/monitoring.yaml`) and the age in sessions
     and days of the fit behind each statistical (ticker, model) and of each ML champion
-    (``monitoring.model_age``), per as_of. Statistical fits come from ``models.fits`` when that
+    (`monitoring.model_age`), per as_of. Statistical fits come from `models.fits` when that
     table exists; otherwise they are refitted each night and their age is 0.
+
+    Read the metadata: stale tickers (count and names), `most_behind` (the tickers furthest
+    behind), `age_sessions_<model>` and `model_age`; per partition in a ranged run.
     """
     settings = load_monitoring_settings().freshness
     start, end = partition_dates(context)
@@ -96,4 +100,27 @@ def monitoring_freshness(
         tag = model if family == "statistical" else f"{model}_h{horizon}"
         if age is not None:
             metadata[f"age_sessions_{tag}"] = dg.MetadataValue.float(float(age))
+    per_partition(
+        context,
+        fresh,
+        "as_of",
+        lambda d: {
+            "tickers": d.height,
+            "stale_tickers": d["stale"].sum() if d.height else 0,
+            "max_sessions_behind": d["sessions_behind"].max() if d.height else 0,
+        },
+    )
+    if day.height:
+        metadata["most_behind"] = table(
+            day.select("ticker", "sessions_behind", "stale").sort(
+                "sessions_behind", descending=True, nulls_last=False
+            ),
+            limit=20,
+        )
+    if age_day.height:
+        metadata["model_age"] = table(per_model, limit=40)
+    if fresh.is_empty():
+        metadata["why_empty"] = dg.MetadataValue.text(
+            "market.universe has no active ticker for these sessions"
+        )
     return dg.MaterializeResult(metadata=metadata)

@@ -1,4 +1,4 @@
-"""Asset ``monitoring/model_health``: rolling accuracy of every forecaster and which decayed."""
+"""Asset `monitoring/model_health`: rolling accuracy of every forecaster and which decayed."""
 
 import dataclasses
 
@@ -19,10 +19,13 @@ from model_code.monitoring import (
     pairs_records,
     refit_request,
 )
+from model_code.reporting.plots import line_chart
 from pm_assets.market.ohlcv import MAX_PARTITIONS_PER_RUN
+from pm_assets.metadata import image, per_partition, table
 from pm_assets.partitions import partition_dates, trading_days
 from pm_resources import DUCKDB_POOL, WarehouseResource
 
+HISTORY_SESSIONS = 126  # sessions of pooled history in the picture
 MODEL_HEALTH = dg.AssetKey(["monitoring", "model_health"])
 # The sensors read these metadata keys (pm_sensors/accuracy_decay.py).
 REFIT_METADATA = "refit_request"
@@ -34,7 +37,7 @@ def decay_check_name(family: str) -> str:
 
 
 class ModelHealthConfig(dg.Config):
-    """Overrides of ``config/monitoring.yaml``'s ``decay:`` section for one run (None: the file)."""
+    """Overrides of `config/monitoring.yaml`'s `decay:` section for one run (None: the file)."""
 
     window_sessions: int | None = Field(default=None, description="Sessions of closed targets judged.")
     min_hit_rate: float | None = Field(default=None, description="Hit rate below which a pair decayed.")
@@ -89,11 +92,13 @@ def model_health(
     """Rolling hit rate (beside the always-up rate), RMSE ratio against the random walk and
     80/95 % interval coverage of every statistical and ML forecaster per ticker and horizon, and
     pooled, over the forecasts whose targets closed in the last 63 sessions, in
-    ``monitoring.model_health``; with the pairs that decayed (``config/monitoring.yaml``).
+    `monitoring.model_health`; with the pairs that decayed (`config/monitoring.yaml`).
 
-    Metadata of the last session: pooled metrics per model and horizon, the decayed pairs (JSON
-    and a table) and ``refit_request``, the pairs that crossed their threshold, which the
-    accuracy-decay sensor turns into refit runs.
+    Metadata of the last session: pooled metrics per model and horizon (`pooled_latest`), the
+    decayed pairs (JSON, and a table when there are any) and `refit_request`, the pairs that
+    crossed their threshold, which the accuracy-decay sensor turns into refit runs;
+    `accuracy_plot` draws each model's pooled RMSE ratio against the random walk over the last
+    half year. In a ranged run each partition shows its own judged and decayed counts.
     """
     settings = config.settings()
     start, end = partition_dates(context)
@@ -110,9 +115,16 @@ def model_health(
         )
         columns = [c[0] for c in wh.execute("DESCRIBE monitoring.model_health")]
     health = evaluate(forecasts, targets, sessions, settings, previous=previous if previous.height else None)
-    if health.height:
-        with warehouse.open() as wh, wh.transaction():
-            wh.upsert("monitoring.model_health", health.select(columns), KEYS)
+    with warehouse.open() as wh:
+        if health.height:
+            with wh.transaction():
+                wh.upsert("monitoring.model_health", health.select(columns), KEYS)
+        # The pooled record over the last half year, for the accuracy-over-time picture.
+        history = wh.query(
+            "SELECT as_of, model, horizon, rmse_ratio, hit_rate FROM monitoring.model_health "
+            "WHERE ticker = ? AND as_of BETWEEN ? AND ? ORDER BY as_of, model",
+            [POOLED, calendar.window_start(end, HISTORY_SESSIONS), end],
+        )
     day = health.filter(pl.col("as_of") == end)
     listed = listed_pairs(day)
     request = refit_request(day)
@@ -140,8 +152,58 @@ def model_health(
         "judged_pairs": dg.MetadataValue.float(float(day["judged"].sum())),
         "decayed_count": dg.MetadataValue.float(float(listed.height)),
         DECAYED_METADATA: dg.MetadataValue.json(pairs_records(listed)),
-        "decayed_table": dg.MetadataValue.md(pairs_markdown(listed)),
+        **({"decayed_table": dg.MetadataValue.md(pairs_markdown(listed))} if listed.height else {}),
         REFIT_METADATA: dg.MetadataValue.json(request),
         **_pooled_metadata(day),
+        **_history_metadata(history, day),
     }
+    if health.is_empty():
+        metadata["why_empty"] = dg.MetadataValue.text(
+            f"no forecast whose target closed in the {settings.window_sessions} sessions before "
+            f"{start}..{end}: materialize forecasts/predictions, ml/predictions and features/targets first"
+        )
+    per_partition(
+        context,
+        health,
+        "as_of",
+        lambda d: {
+            "judged_pairs": d["judged"].sum() if d.height else 0,
+            "decayed_rows": d.filter(pl.col("ticker") != POOLED)["decayed"].sum() if d.height else 0,
+        },
+    )
     return dg.MaterializeResult(metadata=metadata, check_results=checks)
+
+
+def _history_metadata(history: pl.DataFrame, day: pl.DataFrame) -> dict[str, dg.MetadataValue]:
+    """Pooled accuracy per model: the last session as a table, and RMSE ratio over time."""
+    out: dict[str, dg.MetadataValue] = {}
+    pooled = day.filter(pl.col("ticker") == POOLED)
+    if pooled.height:
+        out["pooled_latest"] = table(
+            pooled.select(
+                "model", "horizon", "n", "hit_rate", "up_rate", "rmse_ratio", "coverage_80", "coverage_95"
+            ).sort("horizon", "model"),
+            limit=60,
+        )
+    if history.is_empty():
+        return out
+    horizon = int(history["horizon"].min())
+    own = history.filter(pl.col("horizon") == horizon)
+    dates = sorted(own["as_of"].unique().to_list())
+    if len(dates) < 2:
+        return out
+    series = {}
+    for (model,), g in own.group_by("model", maintain_order=True):
+        by_date = dict(zip(g["as_of"].to_list(), g["rmse_ratio"].to_list(), strict=True))
+        series[str(model)] = [by_date.get(d) for d in dates]
+    out["accuracy_plot"] = image(
+        line_chart(
+            dates,
+            series,
+            title=f"pooled RMSE / random walk, h = {horizon} (below 1 beats it)",
+            ylabel="RMSE ratio",
+            reference=1.0,
+        ),
+        "model health over time",
+    )
+    return out

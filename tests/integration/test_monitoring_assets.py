@@ -80,6 +80,7 @@ def test_model_health_lists_the_decayed_pair_warns_and_asks_for_its_refit_once(t
         ("arima", "AAA", 1)
     ]
     assert "| statistical | arima | AAA | 1 |" in meta["decayed_table"].value
+    assert {c.name for c in meta["pooled_latest"].schema.columns} >= {"model", "horizon", "rmse_ratio"}
     assert meta["decayed_pairs_arima"].value == 1.0 and meta["hit_rate_arima_h1"].value > 0.45
     assert isinstance(meta["rmse_ratio_arima_h1"], dg.FloatMetadataValue)
     checks = {c.check_name: c for c in first.get_asset_check_evaluations()}
