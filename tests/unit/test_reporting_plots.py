@@ -67,3 +67,29 @@ def test_charts_do_not_touch_pyplot_state():
     before = plt.get_fignums()
     _charts()
     assert plt.get_fignums() == before
+
+
+def test_domain_charts_draw_forecast_bands_and_ratios_over_time():
+    from model_code.reporting.charts import forecast_bands_png, ratio_over_time_png
+
+    forecasts = pl.DataFrame(
+        {
+            "as_of": DATES[:10],
+            "yhat": [0.001] * 10,
+            "lower_80": [-0.01] * 10,
+            "upper_80": [0.012] * 10,
+            "lower_95": [-0.02] * 10,
+            "upper_95": [0.022] * 10,
+        }
+    )
+    actuals = pl.DataFrame({"as_of": DATES[:7], "actual": [0.003, -0.02, 0.0, 0.01, 0.0, 0.005, -0.001]})
+    png = forecast_bands_png(forecasts, actuals, title="AAA")
+    assert png.startswith(plots.PNG_MAGIC) and png == forecast_bands_png(forecasts, actuals, title="AAA")
+    history = pl.DataFrame(
+        {
+            "d": DATES[:4] * 2,
+            "model": ["arima"] * 4 + ["garch"] * 3 + ["garch"],
+            "rmse_ratio": [1.0, 0.9, 1.1, 1.0, 1.2, None, 1.0, 0.8],
+        }
+    )
+    assert ratio_over_time_png(history, date="d", title="t").startswith(plots.PNG_MAGIC)
