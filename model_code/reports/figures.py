@@ -1,5 +1,9 @@
 """The tearsheets' pictures, and the small ones asset metadata embeds: PNG bytes.
 
+Figures come from :func:`model_code.reporting.plots.new_figure` (the shared helpers of the
+metadata charts, whose :func:`~model_code.reporting.plots.markdown_image` embeds them in asset
+metadata); this module adds the tearsheets' own charts, a resolution per use (the metadata
+pictures at the shared ``DPI``, the HTML ones sharper) and the data URI an HTML ``src`` takes.
 Drawn with matplotlib's object API on the Agg canvas (``Figure`` + ``FigureCanvasAgg``), never
 ``pyplot``: pyplot keeps every figure in a process-wide registry (a leak in a long-lived code
 server, and not thread-safe), and depends on the backend chosen at import time. Only stable API
@@ -21,9 +25,10 @@ import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
+
+from model_code.reporting.plots import DPI, new_figure
 
 Series = tuple[Sequence[dt.date], Sequence[float]]
 
@@ -40,22 +45,22 @@ _OTHER = ("#7f5fa8", "#2ca6a4", "#a85f7f", "#5f7fa8")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-def png_bytes(fig: Figure, *, dpi: float | None = None) -> bytes:
-    """``fig`` rendered by the Agg canvas as PNG bytes (no timestamp or software stamp)."""
-    FigureCanvasAgg(fig)
+def _figure(size: tuple[float, float]) -> Figure:
+    fig = new_figure(size)
+    fig.set_layout_engine("constrained")
+    return fig
+
+
+def png_bytes(fig: Figure, *, dpi: float = DPI) -> bytes:
+    """``fig`` as PNG bytes at ``dpi`` (no timestamp or software stamp: equal data, equal bytes)."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi or fig.dpi, metadata={"Software": None})
+    fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
     return buffer.getvalue()
 
 
 def data_uri(png: bytes) -> str:
     """``data:image/png;base64,...``: the image inline, for an HTML ``src`` or a markdown image."""
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
-def markdown_image(png: bytes, alt: str) -> str:
-    """A markdown image of ``png`` as a data URI (the Dagster UI renders it in md metadata)."""
-    return f"![{alt.replace(']', ')')}]({data_uri(png)})"
 
 
 def _colour(name: str, i: int) -> str:
@@ -79,13 +84,13 @@ def curves_png(
     lower_label: str = "drawdown",
     title: str = "",
     size: tuple[float, float] = (9.0, 5.6),
-    dpi: float = 100,
+    dpi: float = DPI,
     fill_first: bool = True,
 ) -> bytes:
     """Two stacked panels sharing the date axis: ``upper`` (equity in currency) and ``lower``
     (fractions, drawn in %; drawdown, or drift). The first series of ``lower`` is filled to zero
     when ``fill_first``; the first series of each panel is drawn thicker."""
-    fig = Figure(figsize=size, dpi=dpi, layout="constrained")
+    fig = _figure(size)
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(2.2, 1.0))
     for i, (name, (dates, values)) in enumerate(upper.items()):
         top.plot(dates, values, label=name, color=_colour(name, i), linewidth=1.8 if i == 0 else 1.0)
@@ -106,7 +111,7 @@ def curves_png(
     if title:
         top.set_title(title, fontsize="medium", loc="left")
     fig.autofmt_xdate()
-    return png_bytes(fig)
+    return png_bytes(fig, dpi=dpi)
 
 
 def monthly_heatmap_png(
@@ -120,7 +125,7 @@ def monthly_heatmap_png(
         grid[rows.index(y), m - 1] = r
     finite = np.abs(grid[np.isfinite(grid)])
     scale = float(finite.max()) if finite.size and finite.max() > 0 else 0.01
-    fig = Figure(figsize=(9.0, 0.9 + 0.42 * max(len(rows), 1)), dpi=dpi, layout="constrained")
+    fig = _figure((9.0, 0.9 + 0.42 * max(len(rows), 1)))
     ax = fig.subplots()
     ax.imshow(np.ma.masked_invalid(grid), cmap="RdYlGn", vmin=-scale, vmax=scale, aspect="auto")
     for (i, j), value in np.ndenumerate(grid):
@@ -132,4 +137,4 @@ def monthly_heatmap_png(
     for side in ax.spines.values():
         side.set_visible(False)
     ax.set_title("monthly returns", fontsize="medium", loc="left")
-    return png_bytes(fig)
+    return png_bytes(fig, dpi=dpi)

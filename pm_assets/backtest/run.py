@@ -23,8 +23,8 @@ from model_code.backtest.runs import (
 )
 from model_code.costs import TradingCosts
 from model_code.execution import ExecutionConfig
-from model_code.reports.figures import markdown_image
 from model_code.reports.tearsheet import backtest_figure, load_backtest_rows, write_backtest_tearsheet
+from pm_assets.metadata import image, table
 from pm_resources import DUCKDB_POOL, WarehouseResource
 
 FIRST = dt.date(1990, 1, 1)
@@ -78,8 +78,9 @@ def backtest_run(
     capacity (k = 1 and 0.5) in `backtest.capacity`, all in one transaction. Metadata: each
     strategy's Sharpe, CAGR, max drawdown and DSR, the strategy's capacity and worst regime
     Sharpe, both tables in markdown, the tickers without volume data (traded without the
-    participation cap), `equity_plot` (equity and drawdown against the baselines) and
-    `tearsheet`, the run's offline HTML report under `$PM_HOME/reports/backtest/`.
+    participation cap), `metrics` (a table: the strategy and each baseline), `equity_plot` (equity
+    and drawdown against the baselines) and `tearsheet`, the run's offline HTML report under
+    `$PM_HOME/reports/backtest/`.
     """
     with warehouse.open() as wh:
         allocations = wh.query("@allocations_between", [FIRST, LAST])
@@ -155,9 +156,7 @@ def backtest_run(
         stored = load_backtest_rows(wh, run_id)
     metadata: dict[str, dg.MetadataValue] = {
         "tearsheet": dg.MetadataValue.path(str(write_backtest_tearsheet(stored))),
-        "equity_plot": dg.MetadataValue.md(
-            markdown_image(backtest_figure(stored, small=True), "equity and drawdown vs the baselines")
-        ),
+        "equity_plot": image(backtest_figure(stored, small=True), "equity and drawdown vs the baselines"),
         "sessions": dg.MetadataValue.float(float(strategy["n_periods"])),
         "trials": dg.MetadataValue.float(float(strategy["n_trials"] or 0)),
     }
@@ -193,6 +192,11 @@ def backtest_run(
     )
     if skipped:
         metadata["regimes_skipped"] = dg.MetadataValue.text("; ".join(skipped.values()))
+    metadata["metrics"] = table(
+        run.metrics.select(
+            "strategy", "cagr", "volatility", "sharpe", "max_drawdown", "psr", "dsr", "n_trials"
+        )
+    )
     metadata["baselines"] = dg.MetadataValue.text(", ".join(BASELINES))
     metadata["tickers_without_volume"] = dg.MetadataValue.float(float(len(run.without_volume)))
     if run.without_volume:

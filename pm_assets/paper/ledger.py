@@ -19,10 +19,10 @@ from model_code.allocation.settings import RiskLimits
 from model_code.market_data.calendar import trading_calendar
 from model_code.paper import Book, LedgerConfig, backtest_equity, build_tape, step, weights_by_date
 from model_code.paper.records import book_from_rows, fills_from_rows, frames, orders_from_rows, reconcile
-from model_code.reports.figures import markdown_image
 from model_code.reports.tearsheet import load_paper_rows, paper_figure, write_paper_tearsheet
 from pm_assets.backtest.run import BacktestConfig
 from pm_assets.market.ohlcv import MAX_PARTITIONS_PER_RUN
+from pm_assets.metadata import image
 from pm_assets.partitions import partition_dates, trading_days
 from pm_resources import DUCKDB_POOL, WarehouseResource
 from pm_resources.alerts import AlertsResource
@@ -230,10 +230,8 @@ def paper_ledger(
     metadata = {k: dg.MetadataValue.float(v if math.isfinite(v) else 0.0) for k, v in meta.items()}
     metadata["tearsheet"] = dg.MetadataValue.path(str(write_paper_tearsheet(sheet)))
     if sheet.equity.height:
-        image = markdown_image(
-            paper_figure(sheet, small=True), "paper equity and its drift from the backtest"
-        )
-        metadata["equity_drift_plot"] = dg.MetadataValue.md(image)
+        drift_plot = paper_figure(sheet, small=True)
+        metadata["equity_drift_plot"] = image(drift_plot, "paper equity and its drift from the backtest")
     if last.halted:
         metadata["halt_reason"] = dg.MetadataValue.text(last.halt_note or last.halted)
         context.log.warning(f"paper account {account!r} halted: {last.halt_note}; set reset to lift it")

@@ -132,6 +132,8 @@ def test_the_backtest_replays_the_allocations_beside_baselines_and_logs_every_tr
         "inverse_vol",
         "buy_and_hold",
     ]
+    shown = {r.data["strategy"]: r.data for r in meta["metrics"].records}
+    assert set(shown) == set(metrics["strategy"]) and all("dsr" in r and "psr" in r for r in shown.values())
     plot = meta["equity_plot"].value
     assert plot.startswith("![equity and drawdown") and "(data:image/png;base64," in plot
     assert base64.b64decode(plot.split(",", 1)[1].rstrip(")"))[:8] == b"\x89PNG\r\n\x1a\n"
