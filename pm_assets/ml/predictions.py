@@ -54,7 +54,8 @@ def ml_predictions(
     closed after as_of (`not_point_in_time`), which would be a look-ahead.
 
     Read the metadata: rows and tickers written (per partition in a ranged run),
-    `latest_forecasts` (the last session's rows), and `why_empty` when nothing was scored.
+    `outcomes` (each family and horizon: scored, or why not), `latest_forecasts` (the last
+    session's rows), and `why_empty` when nothing was scored.
     """
     start, end = partition_dates(context)
     sessions = trading_calendar().session_dates(start, end)
@@ -89,7 +90,16 @@ def ml_predictions(
         "as_of",
         lambda day: {"rows_written": day.height, "tickers": day["ticker"].n_unique() if day.height else 0},
     )
-    extra: dict[str, dg.MetadataValue] = {}
+    outcomes = [(label, "scored", "") for label in sorted(result.scored)] + [
+        (label, reason, message[:200])
+        for reason, labels in sorted(result.skipped.items())
+        for label, message in sorted(labels.items())
+    ]
+    extra: dict[str, dg.MetadataValue] = {
+        "outcomes": table(
+            pl.DataFrame(outcomes, schema=["champion", "outcome", "message"], orient="row"), limit=40
+        )
+    }
     if result.rows.height:
         latest = result.rows.filter(pl.col("as_of") == result.rows["as_of"].max())
         extra["latest_forecasts"] = table(latest.sort("horizon", "ticker"), limit=20)

@@ -19,7 +19,7 @@ from model_code.monitoring import (
     pairs_records,
     refit_request,
 )
-from model_code.reporting.plots import line_chart
+from model_code.reporting.charts import ratio_over_time_png
 from pm_assets.market.ohlcv import MAX_PARTITIONS_PER_RUN
 from pm_assets.metadata import image, per_partition, table
 from pm_assets.partitions import partition_dates, trading_days
@@ -189,20 +189,11 @@ def _history_metadata(history: pl.DataFrame, day: pl.DataFrame) -> dict[str, dg.
         return out
     horizon = int(history["horizon"].min())
     own = history.filter(pl.col("horizon") == horizon)
-    dates = sorted(own["as_of"].unique().to_list())
-    if len(dates) < 2:
+    if own["as_of"].n_unique() < 2:
         return out
-    series = {}
-    for (model,), g in own.group_by("model", maintain_order=True):
-        by_date = dict(zip(g["as_of"].to_list(), g["rmse_ratio"].to_list(), strict=True))
-        series[str(model)] = [by_date.get(d) for d in dates]
     out["accuracy_plot"] = image(
-        line_chart(
-            dates,
-            series,
-            title=f"pooled RMSE / random walk, h = {horizon} (below 1 beats it)",
-            ylabel="RMSE ratio",
-            reference=1.0,
+        ratio_over_time_png(
+            own, date="as_of", title=f"pooled RMSE / random walk, h = {horizon} (below 1 beats it)"
         ),
         "model health over time",
     )

@@ -37,9 +37,15 @@ def signal_scorecard(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     if realized.is_empty():
         why = "no stored signal has a closed horizon yet"
         context.log.info(why)
-        return dg.MaterializeResult(
-            metadata={"scored_signals": dg.MetadataValue.float(0.0), "why_empty": dg.MetadataValue.text(why)}
-        )
+        metadata = {"scored_signals": dg.MetadataValue.float(0.0), "why_empty": dg.MetadataValue.text(why)}
+        if signals.height:
+            # What is waiting: the stored signals per source and action, and when the first closes.
+            metadata["pending"] = table(
+                signals.group_by("source", "action")
+                .agg(signals=pl.len(), first_target_date=pl.col("target_date").min())
+                .sort("source", "action")
+            )
+        return dg.MaterializeResult(metadata=metadata)
     card = scorecard(realized)
     calibration = calibration_table(realized)
     stamp = {"evaluated_through": through}
