@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         full_s = time.perf_counter() - began
 
-        def nightly(store: FitStore):
+        def nightly(store: FitStore, failed: set[tuple[str, str]]):
             began = time.perf_counter()
             out = forecast_as_of_stored(
                 bars,
@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                 panel_models=panel,
                 history=args.history,
                 workers=args.workers,
+                failed=failed,
             )
             return time.perf_counter() - began, out
 
