@@ -19,7 +19,7 @@ from model_code.allocation.settings import RiskLimits
 from model_code.market_data.calendar import trading_calendar
 from model_code.paper import Book, LedgerConfig, backtest_equity, build_tape, step, weights_by_date
 from model_code.paper.records import book_from_rows, fills_from_rows, frames, orders_from_rows, reconcile
-from model_code.reports.tearsheet import load_paper_rows, paper_figure, write_paper_tearsheet
+from model_code.reports.paper_tearsheet import load_paper_rows, paper_figure, write_paper_tearsheet
 from pm_assets.backtest.run import BacktestConfig
 from pm_assets.market.ohlcv import MAX_PARTITIONS_PER_RUN
 from pm_assets.metadata import image
