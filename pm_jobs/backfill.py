@@ -6,7 +6,8 @@ Dagster's own ``dagster asset materialize --partition-range`` refuses assets who
 policy is ``multi_run`` (ours are: one run per ~half year keeps a backfill's bookkeeping linear,
 see docs/architecture.md). This command runs the range in runs of at most
 ``MAX_PARTITIONS_PER_RUN`` sessions through the shipped executor (so a killed earlier run's pool
-slot is recovered), against the instance in ``$DAGSTER_HOME``, and stops at the first failed run.
+slot is recovered), against the instance in ``$DAGSTER_HOME`` (unset: ``$PM_HOME/dagster_home``, the
+one ``make dev`` uses), and stops at the first failed run.
 ``make demo`` uses the same functions.
 """
 
@@ -34,6 +35,7 @@ from model_code.progress import track  # noqa: E402
 from pm_assets.market.ohlcv import MAX_PARTITIONS_PER_RUN  # noqa: E402
 from pm_assets.partitions import trading_days  # noqa: E402
 from pm_definitions.definitions import defs  # noqa: E402
+from pm_jobs.instance import dagster_instance  # noqa: E402
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 # The code location of workspace.yaml. Runs launched from the UI carry its label; runs made here
@@ -103,10 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{args.job} over {args.start}..{args.end}: {sum(map(len, chunks))} sessions in {len(chunks)} run(s)"
     )
-    instance = dg.DagsterInstance.get()
+    instance_ = dagster_instance()
     for chunk in track(chunks, f"{args.job} runs", log=print, every_seconds=0):
         began = time.perf_counter()
-        result = run_job(instance, args.job, chunk, selection)
+        result = run_job(instance_, args.job, chunk, selection)
         span = f"{chunk[0]}..{chunk[-1]}"
         if not result.success:
             print(f"run {result.run_id} for {span} failed; see it in the UI (make dev)", file=sys.stderr)

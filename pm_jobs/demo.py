@@ -43,6 +43,7 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 from pm_assets.market.ohlcv import MAX_PARTITIONS_PER_RUN  # noqa: E402
 from pm_assets.partitions import HISTORY_END, HISTORY_START  # noqa: E402
 from pm_jobs.backfill import run_job, session_chunks  # noqa: E402
+from pm_jobs.instance import dagster_instance  # noqa: E402
 
 # The configured history (PM_HISTORY_START, default 2018-01-02, to the last bundled bar,
 # 2022-12-28) is five years: every bundled ticker has bars in them (^GSPC/^IXIC end in 2018), in
@@ -113,7 +114,7 @@ def main() -> int:
         f"Replay: the last {replay_sessions} sessions in {len(weeks)} weeks, each a weekly ML retraining "
         "on what was known before it, then the whole nightly job ..."
     )
-    instance = dg.DagsterInstance.get()
+    instance = dagster_instance()
     checks: dict[str, tuple[bool, str]] = {}
     for chunk in track(chunks, "history runs", log=print, every_seconds=30):
         if not _step(instance, checks, "nightly_job", chunk, HISTORY_ASSETS, "(bars, features, targets)"):

@@ -2,7 +2,8 @@
 
 ``status`` lists the runs that hold or wait for the pool and whether their process still runs;
 ``recover`` frees the slots of dead runs (what every run of the shipped executor does first);
-``free RUN_ID`` frees one run's slots. Uses the instance in ``$DAGSTER_HOME``.
+``free RUN_ID`` frees one run's slots. Uses the instance in ``$DAGSTER_HOME`` (unset: the one
+``make dev`` uses, ``$PM_HOME/dagster_home``).
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-import dagster as dg
-
+from pm_jobs.instance import dagster_instance
 from pm_jobs.pool import holders, recover
 from pm_resources import DUCKDB_POOL
 
@@ -24,7 +24,7 @@ def _main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_id", nargs="?", help="the run whose slots to free (with 'free')")
     parser.add_argument("--pool", default=DUCKDB_POOL)
     args = parser.parse_args(argv)
-    instance = dg.DagsterInstance.get()
+    instance = dagster_instance()
     if args.action == "free":
         if not args.run_id:
             parser.error("free needs a RUN_ID (see 'status')")
