@@ -299,3 +299,25 @@ def _run_failed(as_of, failed):
         workers=1,
         failed=failed,
     )
+
+
+def test_walk_forward_stored_policy_equals_nightly_refits_on_refit_days_only():
+    from model_code.evaluation.walk_forward import run_walk_forward
+
+    cal = trading_calendar()
+    ords = cal.session_index(np.array(DATES[300:], dtype="datetime64[D]"))
+    on_grid = [d for d, o in zip(DATES[300:], ords, strict=True) if o % 5 == 0][:2]
+    off_grid = [d for d, o in zip(DATES[300:], ords, strict=True) if o % 5 == 3][:2]
+    kw = {"history": 300, "min_history": 252, "workers": 1, "panel_models": catalog.select_panel(["mssa_rl"])}
+    origins = sorted(on_grid + off_grid)
+    nightly = run_walk_forward(BARS, catalog.select(MODELS), origins, **kw)
+    stored = run_walk_forward(BARS, catalog.select(MODELS), origins, policy="stored", refit_every=5, **kw)
+    keys = ["origin", "ticker", "model", "horizon"]
+    both = nightly.filter(pl.col("model") != "ensemble").join(
+        stored.filter(pl.col("model") != "ensemble"), on=keys, suffix="_s"
+    )
+    assert both.height == nightly.filter(pl.col("model") != "ensemble").height > 0
+    diff = (both["yhat"] - both["yhat_s"]).abs()
+    same_day = both["origin"].is_in(on_grid)
+    assert diff.filter(same_day).max() == 0.0  # refitted that day: exactly the nightly refit
+    assert diff.filter(~same_day).max() > 0.0  # applied a fit from 3 sessions before
