@@ -23,6 +23,7 @@ from model_code.reports.paper_tearsheet import load_paper_rows, paper_figure, wr
 from pm_assets.backtest.run import BacktestConfig
 from pm_assets.market.ohlcv import MAX_PARTITIONS_PER_RUN
 from pm_assets.metadata import image
+from pm_assets.metadata import table as table_preview
 from pm_assets.partitions import partition_dates, trading_days
 from pm_resources import DUCKDB_POOL, WarehouseResource
 from pm_resources.alerts import AlertsResource
@@ -251,14 +252,20 @@ def paper_ledger(
             )
         before = day.book.halted
     yield dg.MaterializeResult(asset_key=ACCOUNT_KEY, metadata=metadata)
-    yield dg.MaterializeResult(
-        asset_key=ORDERS_KEY,
-        metadata={
-            "n_orders": metadata["n_orders"],
-            "halted": metadata["halted"],
-            **({"halt_reason": metadata["halt_reason"]} if "halt_reason" in metadata else {}),
-        },
-    )
+    order_cols = ["as_of", "ticker", "side", "quantity", "kind", "target_weight", "decision_close"]
+    orders_meta = {
+        "n_orders": metadata["n_orders"],
+        "halted": metadata["halted"],
+        "orders": table_preview(out.orders.select(order_cols).sort("as_of", "ticker"), limit=30),
+        **({"halt_reason": metadata["halt_reason"]} if "halt_reason" in metadata else {}),
+    }
+    if out.orders.is_empty():
+        orders_meta["why_empty"] = dg.MetadataValue.text(
+            "halted: no new orders"
+            if last.halted
+            else "no session with bars and a target allocation in the range"
+        )
+    yield dg.MaterializeResult(asset_key=ORDERS_KEY, metadata=orders_meta)
     yield dg.AssetCheckResult(
         check_name=RECONCILIATION,
         asset_key=ACCOUNT_KEY,

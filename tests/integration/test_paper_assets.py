@@ -59,6 +59,11 @@ def _config(**extra):
     return {"ops": {OP: {"config": {"initial_cash": 10_000.0, **extra}}}}
 
 
+def _orders_metadata(result) -> dict:
+    orders = dg.AssetKey(["paper", "orders"])
+    return next(m for m in result.asset_materializations_for_node(OP) if m.asset_key == orders).metadata
+
+
 def _snapshot(db) -> dict[str, pl.DataFrame]:
     out = {}
     for table in ("orders", "fills", "positions", "cash", "equity", "trades"):
@@ -99,6 +104,8 @@ def test_the_assets_keep_the_hand_checked_ledger_and_reconcile(tmp_path, isolate
     ):
         assert words in page, words
     assert "<dd>10,184.26</dd>" in page  # the hand-checked last equity
+    placed = _orders_metadata(result)
+    assert placed["orders"].records and len(placed["orders"].records) == int(placed["n_orders"].value)
     plot = meta["equity_drift_plot"].value
     assert "(data:image/png;base64," in plot
     assert base64.b64decode(plot.split(",", 1)[1].rstrip(")"))[:8] == b"\x89PNG\r\n\x1a\n"
@@ -159,6 +166,8 @@ def test_a_halted_account_places_no_order_and_says_why_until_reset(tmp_path):
     assert "kill switch: drawdown 1.2%" in halted["halt_note"][4]
     meta = result.asset_materializations_for_node(OP)[0].metadata
     assert meta["halted"].value == 1.0 and "kill switch" in meta["halt_reason"].value
+    placed = _orders_metadata(result)
+    assert placed["orders"].records  # the sessions before the halt ordered; the table shows them
     sent = [json.loads(line) for line in _alerts(tmp_path).path.read_text().splitlines()]
     assert [(a["kind"], a["date"], a["halt"]) for a in sent] == [("paper_halt", "2019-01-07", "kill_switch")]
 
