@@ -78,6 +78,7 @@ class StepTime:
 class RunTimes:
     steps: list[StepTime]
     run_seconds: float | None  # RUN_START to the run's end event; None if either is missing
+    created_seconds: float | None = None  # the run's first event (planned materializations) to RUN_START
 
     @property
     def step_seconds(self) -> float:
@@ -92,8 +93,9 @@ def step_times(events: Iterable[tuple[str | None, str, float]]) -> RunTimes:
     started: dict[str, float] = {}
     ended: dict[str, tuple[float, str]] = {}
     skipped: list[str] = []
-    run_start = run_end = None
+    run_start = run_end = first = None
     for step, kind, ts in sorted(events, key=lambda e: e[2]):
+        first = ts if first is None else first
         if kind == "RUN_START":
             run_start = ts if run_start is None else run_start
         elif kind in RUN_END:
@@ -114,7 +116,8 @@ def step_times(events: Iterable[tuple[str | None, str, float]]) -> RunTimes:
             steps.append(StepTime(step, 0.0, "unfinished"))
     steps += [StepTime(s, 0.0, "skipped") for s in skipped if s not in started]
     run_seconds = run_end - run_start if run_start is not None and run_end is not None else None
-    return RunTimes(steps, run_seconds)
+    created = run_start - first if run_start is not None else None
+    return RunTimes(steps, run_seconds, created)
 
 
 def run_events(instance, run_id: str) -> list[tuple[str | None, str, float]]:
@@ -128,17 +131,24 @@ def run_events(instance, run_id: str) -> list[tuple[str | None, str, float]]:
 
 
 def format_steps(times: RunTimes, wall: float) -> list[str]:
-    """The printed table: one line per step, then the steps' sum, the executor's share and the wall."""
+    """The printed table: one line per step, then the steps' sum, where the rest of the wall went
+    (the run's creation before RUN_START, the executor between steps, the rest outside the event
+    log: the job's load and plan in this process) and the wall."""
     lines = [f"    {'step':<44} {'seconds':>8} {'share':>6}"]
     for s in times.steps:
         share = f"{s.seconds / wall:6.1%}" if wall > 0 else ""
         flag = "" if s.status == "ok" else f"  {s.status}"
         lines.append(f"    {s.step:<44} {s.seconds:8.2f} {share:>6}{flag}")
-    between = wall - times.step_seconds
     lines.append(f"    {'sum of steps':<44} {times.step_seconds:8.2f}")
-    lines.append(f"    {'executor (run start, pool claims, events)':<44} {between:8.2f}")
-    run = f"; RUN_START..end {times.run_seconds:.2f} s" if times.run_seconds is not None else ""
-    lines.append(f"    {'wall (run_job call)':<44} {wall:8.2f}{run}")
+    if times.run_seconds is not None and times.created_seconds is not None:
+        between = times.run_seconds - times.step_seconds
+        outside = wall - times.run_seconds - times.created_seconds
+        lines.append(f"    {'run creation (planned events, to RUN_START)':<44} {times.created_seconds:8.2f}")
+        lines.append(f"    {'executor between steps (pool, check events)':<44} {between:8.2f}")
+        lines.append(f"    {'outside the event log (job load, plan)':<44} {outside:8.2f}")
+    else:
+        lines.append(f"    {'outside the steps':<44} {wall - times.step_seconds:8.2f}")
+    lines.append(f"    {'wall (run_job call)':<44} {wall:8.2f}")
     return lines
 
 
@@ -166,7 +176,7 @@ def _environment(live: Path, parquet: Path, start: str) -> None:
 
 def _dagster_home(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO / "dagster.yaml", folder / "dagster.yaml")
+    shutil.copy(REPO / "config" / "dagster.yaml", folder / "dagster.yaml")
 
 
 def _refit_job():

@@ -26,8 +26,10 @@ def test_step_times_pairs_each_start_with_its_end_in_start_order():
         StepTime("b", 1.25, "FAILED"),
         StepTime("c", 0.0, "skipped"),
     ]
-    assert times.run_seconds == 5.0
+    assert times.run_seconds == 5.0 and times.created_seconds == 0.0
     assert times.step_seconds == 3.25
+    planned = step_times([(None, "ASSET_MATERIALIZATION_PLANNED", 99.0), *events])
+    assert planned.created_seconds == 1.0 and planned.run_seconds == 5.0
 
 
 def test_a_retried_step_counts_every_attempt_and_an_unended_step_is_unfinished():
@@ -61,13 +63,20 @@ def test_steps_of_a_real_run_are_timed_from_its_event_log():
     assert all(s.status == "ok" for s in times.steps)
     assert times.steps[0].seconds >= 0.3
     assert times.run_seconds is not None and times.run_seconds >= times.step_seconds
+    assert times.created_seconds is not None and times.created_seconds >= 0.0
 
 
 def test_the_table_and_the_verdict():
-    times = RunTimes([StepTime("market__ohlcv", 3.0, "ok"), StepTime("paper__account", 1.0, "FAILED")], 4.5)
-    lines = format_steps(times, wall=5.0)
+    steps = [StepTime("market__ohlcv", 3.0, "ok"), StepTime("paper__account", 1.0, "FAILED")]
+    lines = format_steps(RunTimes(steps, 4.5, 0.25), wall=5.0)
     assert "60.0%" in lines[1] and "FAILED" in lines[2]
-    assert any(line.split()[-1] == "1.00" and "executor" in line for line in lines)
+    # 4.5 s between RUN_START and the end, 4 s of it in steps; 0.25 s before RUN_START
+    assert any(line.split()[-1] == "0.50" and "between steps" in line for line in lines)
+    assert any(line.split()[-1] == "0.25" and "outside" in line for line in lines)
+    assert any(
+        line.split()[-1] == "1.00" and "outside the steps" in line
+        for line in format_steps(RunTimes(steps, None), 5.0)
+    )
     assert verdict(19.9, 402, 2).startswith("PASS")
     assert verdict(20.1, 402, 2).startswith("MISS")
     assert verdict(5.0, 20, 2).startswith("MISS")
