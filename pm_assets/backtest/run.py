@@ -100,7 +100,9 @@ def backtest_run(
         )
     except NothingToBacktest as exc:
         context.log.info(str(exc))
-        return dg.MaterializeResult(metadata={"why_empty": dg.MetadataValue.text(str(exc))})
+        return dg.MaterializeResult(
+            metadata={"why_empty": dg.MetadataValue.text(str(exc)), "sessions": dg.MetadataValue.float(0.0)}
+        )
     labels, skipped = regime_labels(run, bars)
     regimes = regime_frame(run, labels)
     capacities = capacity_frame(run, config.execution())
