@@ -29,7 +29,7 @@ install: $(BIN)/.installed
 
 dagster-home:
 	@mkdir -p $(DAGSTER_HOME)
-	@cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	@cp config/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
 demo: install dagster-home
 	$(BIN)/python -m pm_jobs.demo
@@ -61,7 +61,7 @@ test: install browser check-defs
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 dev: install dagster-home
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(BIN)/dg dev --host 127.0.0.1 --port 3000
 
 # vectorbt, for the backtest benchmark's comparison only, in a venv of its own: its releases pin
 # pandas >= 3 (and numba), which clash with the project's pandas < 3. A failed install (offline)

@@ -61,7 +61,7 @@ def repetition(work: Path, i: int, phase: str, reference: dict[str, pl.DataFrame
     home, gate = work / f"rep{i}", work / f"rep{i}" / "gate"
     (home / "dagster_home").mkdir(parents=True)
     gate.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster_home" / "dagster.yaml")
+    shutil.copy(ROOT / "config" / "dagster.yaml", home / "dagster_home" / "dagster.yaml")
     db = home / "pm_home" / "warehouse.duckdb"
     _materialize(db, FIRST, universe=True)
     env = {

@@ -1,7 +1,7 @@
 """The Dagster instance the command-line tools use.
 
 ``$DAGSTER_HOME`` when set; otherwise the one ``make dev`` and ``make demo`` use,
-``$PM_HOME/dagster_home``, created with the repository's ``dagster.yaml`` when missing, so the
+``$PM_HOME/dagster_home``, created with the repository's ``config/dagster.yaml`` when missing, so the
 CLIs work from a bare shell in the repository.
 """
 
@@ -23,6 +23,6 @@ def dagster_instance() -> dg.DagsterInstance:
         home = pm_home() / "dagster_home"
         if not (home / "dagster.yaml").exists():
             home.mkdir(parents=True, exist_ok=True)
-            shutil.copy(Path(__file__).resolve().parents[1] / "dagster.yaml", home / "dagster.yaml")
+            shutil.copy(Path(__file__).resolve().parents[1] / "config" / "dagster.yaml", home / "dagster.yaml")
         os.environ["DAGSTER_HOME"] = str(home)
     return dg.DagsterInstance.get()

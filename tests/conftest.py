@@ -57,7 +57,7 @@ def shipped_dagster_home(folder: Path) -> Path:
     """``folder`` as a DAGSTER_HOME holding the repository's own ``dagster.yaml`` (pools, run
     monitoring, queued coordinator), as ``make dev`` sets one up."""
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(Path(__file__).resolve().parents[1] / "dagster.yaml", folder / "dagster.yaml")
+    shutil.copy(Path(__file__).resolve().parents[1] / "config" / "dagster.yaml", folder / "dagster.yaml")
     return folder
 
 

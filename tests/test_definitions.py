@@ -147,9 +147,9 @@ def test_every_asset_that_opens_duckdb_is_in_the_duckdb_pool():
 
 
 def test_dagster_yaml_limits_the_duckdb_pool_to_one(tmp_path):
-    config = yaml.safe_load((ROOT / "dagster.yaml").read_text())
+    config = yaml.safe_load((ROOT / "config" / "dagster.yaml").read_text())
     assert config["concurrency"]["pools"]["default_limit"] == 1
-    (tmp_path / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    (tmp_path / "dagster.yaml").write_text((ROOT / "config" / "dagster.yaml").read_text())
     with dg.instance_for_test(temp_dir=str(tmp_path), overrides=config) as instance:
         assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
 
