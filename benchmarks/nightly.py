@@ -271,6 +271,42 @@ def _copy(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst)
 
 
+def _descendant_cpu() -> dict[int, float]:
+    """CPU seconds (user + system) of each live descendant process of this one (Linux ``/proc``;
+    empty elsewhere): the forecasts' loky workers outlive a run, so ``RUSAGE_CHILDREN`` alone
+    would miss them."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    parent, cpu = {}, {}
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = entry.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        pid = int(entry.parent.name)
+        parent[pid] = int(fields[1])
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / tick
+    mine, frontier = set(), {os.getpid()}
+    while frontier:
+        frontier = {p for p, pp in parent.items() if pp in frontier} - mine
+        mine |= frontier
+    return {p: cpu[p] for p in mine}
+
+
+def cpu_mark() -> tuple[float, float, dict[int, float]]:
+    import resource
+
+    done = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time(), done.ru_utime + done.ru_stime, _descendant_cpu()
+
+
+def cpu_since(mark: tuple[float, float, dict[int, float]]) -> tuple[float, float]:
+    """(this process's CPU seconds, its child processes' CPU seconds) since ``mark``."""
+    main_before, ended_before, alive_before = mark
+    main_now, ended_now, alive_now = cpu_mark()
+    children = ended_now - ended_before + sum(c - alive_before.get(p, 0.0) for p, c in alive_now.items())
+    return main_now - main_before, children
+
+
 def _load_average() -> str:
     try:
         return " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -348,9 +384,11 @@ def main(argv: list[str] | None = None) -> int:
     walls = []
     for label, night in zip(("T (first run in this process)", "T+1 (warm)"), plan["timed"], strict=True):
         load = _load_average()
+        mark = cpu_mark()
         began = time.perf_counter()
         result = run_job(instance, "nightly_job", [night])
         wall = time.perf_counter() - began
+        main_cpu, child_cpu = cpu_since(mark)
         walls.append(wall)
         times = step_times(run_events(instance, result.run_id))
         print(
@@ -358,6 +396,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"  load average at start {load}, at end {_load_average()}")
         print("\n".join(format_steps(times, wall)))
+        print(
+            f"  CPU seconds: this process {main_cpu:.1f}, worker processes {child_cpu:.1f} "
+            f"(wall {wall:.1f} s; CPU / wall {(main_cpu + child_cpu) / wall:.2f} of {cores} cores)"
+        )
         top = sorted(times.steps, key=lambda s: -s.seconds)[:3]
         print("  largest: " + ", ".join(f"{s.step} {s.seconds:.1f} s" for s in top))
         print("  " + verdict(wall, tickers, cores))

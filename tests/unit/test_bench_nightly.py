@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import dagster as dg
+import pytest
 
-from benchmarks.nightly import RunTimes, StepTime, format_steps, run_events, step_times, verdict
+from benchmarks.nightly import (
+    RunTimes,
+    StepTime,
+    cpu_mark,
+    cpu_since,
+    format_steps,
+    run_events,
+    step_times,
+    verdict,
+)
 
 
 def test_step_times_pairs_each_start_with_its_end_in_start_order():
@@ -80,3 +93,23 @@ def test_the_table_and_the_verdict():
     assert verdict(19.9, 402, 2).startswith("PASS")
     assert verdict(20.1, 402, 2).startswith("MISS")
     assert verdict(5.0, 20, 2).startswith("MISS")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads /proc (Linux)")
+def test_cpu_of_a_live_child_process_is_counted_before_it_ends():
+    mark = cpu_mark()
+    burner = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass\ntime.sleep(30)",
+        ]
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while cpu_since(mark)[1] < 0.5 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert cpu_since(mark)[1] >= 0.5  # still running (sleeping), so only /proc can see it
+    finally:
+        burner.kill()
+        burner.wait()
