@@ -218,7 +218,7 @@ def ohlcv(
             "rows_in_window": day["bars"].sum(),
             "tickers": day["tickers"].max() or 0,
             "coverage": (day["tickers"].max() or 0) / requested if requested else None,
-            "rows_quarantined": day["quarantined"].sum(),
+            "quarantined_stored": day["quarantined"].sum(),  # in market.quarantine, held jumps included
         },
     )
     metadata = _ohlcv_metadata(report, stored) | _coverage_metadata(coverage, quarantined, requested)
