@@ -2,7 +2,7 @@
 
 Setup (untimed, minutes; kept under ``--work``, default ``$PM_HOME/bench-nightly``, and reused by
 the next run with the same settings): a DuckDB warehouse and a ``DAGSTER_HOME`` of their own (the
-shipped ``dagster.yaml``), the ``parquet`` source on the shared file and no universe file, so every
+shipped ``config/dagster.yaml``), the ``parquet`` source on the shared file and no universe file, so every
 one of its 402 tickers is traded. Through :func:`pm_jobs.backfill.run_job` (the shipped executor):
 
 1. history: bars, features and targets (``market/universe``, ``market/ohlcv``,
