@@ -333,7 +333,10 @@ def main(argv: list[str] | None = None) -> int:
     plan = _plan(args, parquet)
     cached = json.loads(state_file.read_text()) if state_file.is_file() else None
     if args.rebuild or cached is None or cached["plan"] != plan:
-        shutil.rmtree(work, ignore_errors=True)
+        # Only what this benchmark made is removed, never anything else under --work.
+        for made in (live, snapshot):
+            shutil.rmtree(made, ignore_errors=True)
+        state_file.unlink(missing_ok=True)
     work.mkdir(parents=True, exist_ok=True)
     _environment(live, parquet, plan["start"])
 
