@@ -24,6 +24,7 @@ from pathlib import Path
 
 import duckdb
 
+from model_code.history import history_window
 from model_code.market_data.calendar import trading_calendar
 from tests.dagster_servers import REPO, DagsterServers
 
@@ -100,6 +101,13 @@ def test_nightly_loop_under_the_real_daemon(tmp_path):
         )  # fmt: skip
         assert history.returncode == 0, history.stdout + history.stderr
         servers.set_nux_seen()
+        # the UI offers exactly the configured history's sessions, nothing beyond the data
+        node = servers.graphql(
+            '{ assetNodeOrError(assetKey: {path: ["market", "ohlcv"]}) { ... on AssetNode { '
+            "partitionKeysByDimension { partitionKeys } } } }"
+        )["assetNodeOrError"]["partitionKeysByDimension"][0]["partitionKeys"]
+        first, last = history_window()
+        assert node[0] == first.isoformat() and node[-1] == last.isoformat(), (node[0], node[-1])
         training = {"ops": {"ml__model": {"config": {"until": HISTORY[1], "train_years": 0.75,
                                                        "valid_months": 3, "n_estimators": 60,
                                                        "importance_repeats": 1}}}}  # fmt: skip
