@@ -1,8 +1,9 @@
-"""Asset ``forecasts/fits``: refit the stored statistical fits the nightly forecasts apply."""
+"""Asset `forecasts/fits`: refit the stored statistical fits the nightly forecasts apply."""
 
 import datetime as dt
 
 import dagster as dg
+import polars as pl
 from pydantic import Field
 
 from model_code.forecasting import catalog
@@ -16,12 +17,13 @@ from model_code.forecasting.stored import (
     save_artifacts,
 )
 from model_code.settings import pm_home
+from pm_assets.metadata import table
 from pm_resources import DUCKDB_POOL, WarehouseResource
 
 
 class FitsConfig(dg.Config):
     """What to refit. The accuracy-decay sensor names models and tickers; the weekly schedule
-    leaves ``models`` empty, which refits every fit that is due."""
+    leaves `models` empty, which refits every fit that is due."""
 
     models: dict[str, list[str]] = Field(
         default={},
@@ -54,12 +56,12 @@ def fits(
     context: dg.AssetExecutionContext, config: FitsConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     """Refit statistical models on each ticker's daily log returns up to as_of and store the fits
-    in ``models.fits`` (arrays as artifacts under ``$PM_HOME/models/fits/``), for
-    ``forecasts/predictions`` to apply with fixed estimates until the next refit.
+    in `models.fits` (arrays as artifacts under `$PM_HOME/models/fits/`), for
+    `forecasts/predictions` to apply with fixed estimates until the next refit.
 
-    Run config ``{"models": {"arima": ["AAPL"]}}`` refits exactly those models and tickers (the
-    accuracy-decay sensor's request); an empty ``models`` (the weekly schedule) refits every fit
-    at least ``min_age`` sessions old and every ticker/model without one. MSSA-RL is fitted once on
+    Run config `{"models": {"arima": ["AAPL"]}}` refits exactly those models and tickers (the
+    accuracy-decay sensor's request); an empty `models` (the weekly schedule) refits every fit
+    at least `min_age` sessions old and every ticker/model without one. MSSA-RL is fitted once on
     the universe panel and stored for the requested tickers. Failures are logged, never fatal.
     """
     with warehouse.open() as wh:
@@ -69,7 +71,14 @@ def fits(
             as_of = wh.query("SELECT max(date) AS d FROM market.ohlcv")["d"][0]
         if as_of is None:
             context.log.info("no stored bars: nothing to fit")
-            return dg.MaterializeResult(metadata={"fits_written": dg.MetadataValue.float(0.0)})
+            return dg.MaterializeResult(
+                metadata={
+                    "fits_written": dg.MetadataValue.float(0.0),
+                    "why_empty": dg.MetadataValue.text(
+                        "market.ohlcv is empty: materialize market/ohlcv first"
+                    ),
+                }
+            )
         bars = wh.query("@ohlcv_history_until", [as_of])
         stored = wh.query("@fits_until", [as_of, as_of])
     names = list(catalog.select(list(catalog.ALL_MODELS))) + list(catalog.PANEL_FORECASTERS)
@@ -115,4 +124,14 @@ def fits(
         metadata[f"fits_written_{model}"] = dg.MetadataValue.float(
             float(sum(f.model == model for f in saved))
         )
+    metadata["fits_by_model"] = table(
+        pl.DataFrame(
+            {
+                "model": sorted(requested),
+                "requested": [len(requested[m]) for m in sorted(requested)],
+                "written": [sum(f.model == m for f in saved) for m in sorted(requested)],
+            },
+            schema={"model": pl.String, "requested": pl.Int64, "written": pl.Int64},
+        )
+    )
     return dg.MaterializeResult(metadata=metadata)

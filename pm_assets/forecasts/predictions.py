@@ -1,6 +1,7 @@
-"""Asset ``forecasts/predictions``: every statistical model's forecasts, and the ensemble."""
+"""Asset `forecasts/predictions`: every statistical model's forecasts, and the ensemble."""
 
 import dagster as dg
+import polars as pl
 from pydantic import Field
 
 from model_code.forecasting import catalog
@@ -13,8 +14,10 @@ from model_code.forecasting.stored import (
     save_artifacts,
 )
 from model_code.market_data.calendar import trading_calendar
+from model_code.reporting.charts import forecast_bands_png
 from model_code.settings import pm_home
 from pm_assets.market.ohlcv import MAX_PARTITIONS_PER_RUN
+from pm_assets.metadata import image, table
 from pm_assets.partitions import partition_dates, trading_days
 from pm_resources import DUCKDB_POOL, WarehouseResource
 
@@ -62,19 +65,23 @@ def predictions(
 ) -> dg.MaterializeResult:
     """Forecasts of the cumulative log return over 1/5/21/63 sessions with 80/95 % intervals
     from the random walk, drift, ARIMA, GARCH-family, SAMOSSA and MSSA-RL models, plus a
-    performance-weighted ensemble, in ``forecasts.predictions``; each fit's outcome in ``forecasts.fit_log``.
+    performance-weighted ensemble, in `forecasts.predictions`; each fit's outcome in `forecasts.fit_log`.
 
     Each as_of uses bars dated <= as_of only; the ensemble weights come from the realized
-    losses of forecasts made in the trailing ``loss_lookback`` sessions (the walk-forward's
-    rule, ``model_code/forecasting/losses.py``). Tickers are fitted in parallel worker
+    losses of forecasts made in the trailing `loss_lookback` sessions (the walk-forward's
+    rule, `model_code/forecasting/losses.py`). Tickers are fitted in parallel worker
     processes with the warehouse closed; MSSA-RL is fitted once on the date-aligned universe.
     A failing model or ticker is logged with its error and the rest go on.
 
-    Stored fits (default): each (ticker, model) applies the latest fit in ``models.fits`` whose
+    Stored fits (default): each (ticker, model) applies the latest fit in `models.fits` whose
     window ends on or before as_of to the returns up to as_of, estimates fixed; one without a
-    fit, or with one older than ``max_age`` sessions, is fitted here and the fit stored, unless its
-    fitting failed in the last ``max_age`` sessions (then the next ``forecasts/fits`` retries it; see
-    ``model_code/forecasting/stored.py``; ``forecasts/fits`` refits on schedule or on request).
+    fit, or with one older than `max_age` sessions, is fitted here and the fit stored, unless its
+    fitting failed in the last `max_age` sessions (then the next `forecasts/fits` retries it; see
+    `model_code/forecasting/stored.py`; `forecasts/fits` refits on schedule or on request).
+
+    Read the metadata: rows, tickers and failed fits (per partition in a ranged run),
+    `latest_forecasts` (the last session's rows) and `bands_<ticker>` (a few tickers' 1-session
+    forecasts with their 80/95 % bands beside the realized return).
     """
     start, end = partition_dates(context)
     calendar = trading_calendar()
@@ -126,8 +133,11 @@ def predictions(
             wh.upsert("forecasts.ensemble_weights", day.weights, ["as_of", "horizon", "model"])
         if new_fits:
             wh.upsert("models.fits", fits_frame(new_fits), ["ticker", "model", "window_end"])
+    _per_session(context, made)
+    pictures = _pictures(warehouse, end, made, calendar)
     return dg.MaterializeResult(
         metadata={
+            **pictures,
             "rows_written": dg.MetadataValue.float(float(sum(d.predictions.height for d in made))),
             "tickers": dg.MetadataValue.float(float(max((d.tickers for d in made), default=0))),
             "failed_fits": dg.MetadataValue.float(float(sum(d.failed_fits for d in made))),
@@ -139,3 +149,59 @@ def predictions(
             "fits_written": dg.MetadataValue.float(float(len(new_fits))),
         }
     )
+
+
+BAND_TICKERS = 3  # tickers drawn with their bands
+BAND_SESSIONS = 60  # as_of sessions drawn
+
+
+def _per_session(context: dg.AssetExecutionContext, made) -> None:
+    """In a ranged run, each partition's metadata describes its own session."""
+    if len(context.partition_keys) < 2:
+        return
+    for day in made:
+        context.add_asset_metadata(
+            {
+                "rows_written": dg.MetadataValue.float(float(day.predictions.height)),
+                "tickers": dg.MetadataValue.float(float(day.tickers)),
+                "failed_fits": dg.MetadataValue.float(float(day.failed_fits)),
+                "run_partitions": dg.MetadataValue.float(float(len(context.partition_keys))),
+            },
+            partition_key=day.as_of.isoformat(),
+        )
+
+
+def _pictures(warehouse: WarehouseResource, end, made, calendar) -> dict[str, dg.MetadataValue]:
+    """The last session's forecasts as a table, and for a few tickers the 1-session forecasts
+    of the last sessions with their 80/95 % bands beside the realized return."""
+    latest = made[-1].predictions if made else None
+    if latest is None or latest.is_empty():
+        return {
+            "why_empty": dg.MetadataValue.text(
+                "no forecast made: no ticker had enough history (see the run log)"
+            )
+        }
+    out = {"latest_forecasts": table(latest.sort("ticker", "model", "horizon"), limit=30)}
+    model = "ensemble" if "ensemble" in set(latest["model"]) else sorted(set(latest["model"]))[0]
+    tickers = sorted(set(latest["ticker"]))[:BAND_TICKERS]
+    with warehouse.open() as wh:
+        history = wh.query(
+            "SELECT p.as_of, p.ticker, p.yhat, p.lower_80, p.upper_80, p.lower_95, p.upper_95, "
+            "t.fwd_ret_1 AS actual FROM forecasts.predictions p LEFT JOIN features.targets t "
+            "ON t.ticker = p.ticker AND t.date = p.as_of "
+            "WHERE p.model = ? AND p.horizon = 1 AND list_contains(?, p.ticker) AND p.as_of BETWEEN ? AND ? "
+            "ORDER BY p.as_of",
+            [model, tickers, calendar.window_start(end, BAND_SESSIONS), end],
+        )
+    for ticker in tickers:
+        own = history.filter(pl.col("ticker") == ticker)
+        if own.height:
+            out[f"bands_{ticker}"] = image(
+                forecast_bands_png(
+                    own.drop("ticker", "actual"),
+                    own.select("as_of", "actual"),
+                    title=f"{ticker}: {model} 1-session forecast, 80/95 % bands, and the actual",
+                ),
+                f"{ticker} forecast bands",
+            )
+    return out

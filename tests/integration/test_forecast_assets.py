@@ -54,6 +54,14 @@ def test_predictions_fit_log_and_ensemble_weights_from_realized_losses(tmp_path)
     first = _run(db, "2018-12-20")
     meta = first.asset_materializations_for_node("forecasts__predictions")[0].metadata
     assert meta["tickers"].value == 3.0 and meta["failed_fits"].value == 0.0
+    assert {c.name for c in meta["latest_forecasts"].schema.columns} >= {
+        "ticker",
+        "model",
+        "yhat",
+        "lower_95",
+    }
+    assert sum(k.startswith("bands_") for k in meta) == 3
+    assert all(v.value.startswith("![") for k, v in meta.items() if k.startswith("bands_"))
     preds = _q(db, "SELECT * FROM forecasts.predictions WHERE as_of = DATE '2018-12-20'")
     assert preds.height == 3 * 5 * 4  # tickers x (4 models + ensemble) x horizons
     assert set(preds["model"]) == {"random_walk", "drift", "arima", "garch", "ensemble"}
@@ -93,6 +101,9 @@ def test_predictions_fit_log_and_ensemble_weights_from_realized_losses(tmp_path)
     assert set(acc["model"]) == {"random_walk", "drift", "arima", "garch", "ensemble"}
     assert set(acc["n"]) == {6} and acc["evaluated_through"][0] == dt.date(2018, 12, 31)
     assert acc.filter(pl.col("model") == "random_walk")["rmse_ratio"][0] == 1.0
+    acc_meta = result.asset_materializations_for_node("forecasts__accuracy")[0].metadata
+    assert {c.name for c in acc_meta["pooled_accuracy"].schema.columns} >= {"model", "rmse_ratio", "dm_p"}
+    assert acc_meta["accuracy_plot"].value.startswith("![accuracy over time](data:image/png;base64,")
     per_ticker = _q(db, "SELECT count(*) n FROM forecasts.accuracy WHERE horizon = 1 AND ticker <> '*'")["n"][
         0
     ]
