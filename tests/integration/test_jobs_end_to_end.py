@@ -116,6 +116,25 @@ def _run(instance, job, *, keys=None, selection=None, config=None):
     )
 
 
+def _what_it_lacks(instance: dg.DagsterInstance, key: dg.AssetKey) -> list[str]:
+    """What of "a float, and a table or a picture" the asset's latest materialization lacks (an
+    empty result, which has no rows to preview, must say why instead: `why_empty`)."""
+    event = instance.get_latest_materialization_event(key)
+    if event is None or event.asset_materialization is None:
+        return ["no materialization"]
+    values = list(event.asset_materialization.metadata.values())
+    missing = []
+    if not any(isinstance(v, dg.FloatMetadataValue) for v in values):
+        missing.append("float")
+    if "why_empty" not in event.asset_materialization.metadata and not any(
+        isinstance(v, dg.TableMetadataValue)
+        or (isinstance(v, dg.MarkdownMetadataValue) and "](data:image/png;base64," in (v.value or ""))
+        for v in values
+    ):
+        missing.append("table or picture")
+    return missing
+
+
 def _materialized(result) -> set[dg.AssetKey]:
     return {e.asset_key for e in result.get_asset_materialization_events()}
 
@@ -174,6 +193,28 @@ def test_training_then_two_nightly_sessions_materialize_everything(tmp_path, mon
     # ML forecasts come from the champions only; a horizon without one abstains (no rows).
     ml_rows = _count(db, "forecasts.ml_predictions")
     assert ml_rows == 2 * champions * _count(db, "features.daily", "date = $night", NIGHTS[-1])
+    # In the history runs (126 sessions each) every partition describes its own session.
+    event = (
+        instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(["market", "ohlcv"]), asset_partitions=[HISTORY[0]]),
+            limit=1,
+        )
+        .records[0]
+        .asset_materialization
+    )
+    assert event.metadata["run_partitions"].value == float(MAX_PARTITIONS_PER_RUN)
+    assert event.metadata["rows_in_window"].value == float(
+        _count(db, "market.ohlcv", "date = $night", HISTORY[0])
+    )
+    # What the UI shows: every asset's latest materialization has a float (charted across
+    # materializations) and a table or a picture, or says why it is empty (backtest/run after two
+    # nights of allocations: too short a record).
+    lacking = {
+        "/".join(key.path): _what_it_lacks(instance, key)
+        for key in sorted(job_assets | {dg.AssetKey(["ml", "model"])}, key=lambda k: k.path)
+    }
+    lacking = {k: v for k, v in lacking.items() if v}
+    assert not lacking, f"latest materializations lacking metadata: {lacking}"
 
 
 def _bad_window_parquet(path: Path) -> Path:
