@@ -100,8 +100,18 @@ def backtest_run(
         )
     except NothingToBacktest as exc:
         context.log.info(str(exc))
+        # What is stored so far, so the empty result shows how far the record is from scoring.
+        stored = (
+            allocations.group_by("as_of").agg(pl.len().alias("rows"), pl.col("weight").sum().alias("weight"))
+            if allocations.height
+            else pl.DataFrame(schema={"as_of": pl.Date, "rows": pl.UInt32, "weight": pl.Float64})
+        ).sort("as_of")
         return dg.MaterializeResult(
-            metadata={"why_empty": dg.MetadataValue.text(str(exc)), "sessions": dg.MetadataValue.float(0.0)}
+            metadata={
+                "why_empty": dg.MetadataValue.text(str(exc)),
+                "sessions": dg.MetadataValue.float(float(stored.height)),
+                "stored_allocations": table(stored),
+            }
         )
     labels, skipped = regime_labels(run, bars)
     regimes = regime_frame(run, labels)

@@ -117,8 +117,7 @@ def _run(instance, job, *, keys=None, selection=None, config=None):
 
 
 def _what_it_lacks(instance: dg.DagsterInstance, key: dg.AssetKey) -> list[str]:
-    """What of "a float, and a table or a picture" the asset's latest materialization lacks (an
-    empty result, which has no rows to preview, must say why instead: `why_empty`)."""
+    """What of "a float, and a table or a picture" the asset's latest materialization lacks."""
     event = instance.get_latest_materialization_event(key)
     if event is None or event.asset_materialization is None:
         return ["no materialization"]
@@ -126,7 +125,7 @@ def _what_it_lacks(instance: dg.DagsterInstance, key: dg.AssetKey) -> list[str]:
     missing = []
     if not any(isinstance(v, dg.FloatMetadataValue) for v in values):
         missing.append("float")
-    if "why_empty" not in event.asset_materialization.metadata and not any(
+    if not any(
         isinstance(v, dg.TableMetadataValue)
         or (isinstance(v, dg.MarkdownMetadataValue) and "](data:image/png;base64," in (v.value or ""))
         for v in values
