@@ -34,7 +34,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -48,14 +47,12 @@ from model_code.forecasting.panel import PanelFactory
 from model_code.forecasting.predictions import (
     PREDICTION_SCHEMA,
     ensemble_frame,
-    forecast_as_of,
     predictions_frame,
 )
+from model_code.forecasting.sessions import forecast_session
 from model_code.forecasting.stored import (
     DEFAULT_MAX_AGE,
     FitStore,
-    failures,
-    forecast_as_of_stored,
     refit_universe,
 )
 from model_code.horizons import HORIZONS
@@ -144,37 +141,13 @@ def run_walk_forward(
             if when is not None and when != refitted_at:
                 store = _refit_all(store, bars, when, models, panel_models, history, min_history, workers)
                 refitted_at = when
-            results, dates, fresh = forecast_as_of_stored(
-                bars.filter(pl.col("date") <= origin),
-                origin,
-                models,
-                store,
-                home=Path("."),
-                panel_models=panel_models,
-                max_age=max_age,
-                history=history,
-                min_history=min_history,
-                horizons=horizons,
-                workers=workers,
-                calendar=calendar,
-                failed=failed,
-            )
-            for fit in fresh:
-                store.add(fit)
+        results, dates, _ = forecast_session(
+            bars, origin, models, store if policy == "stored" else None, failed, max_age=max_age,
+            history=history, min_history=min_history, workers=workers, panel_models=panel_models,
+            horizons=horizons, calendar=calendar,
+        )  # fmt: skip
+        if policy == "stored":
             store.keep_latest()
-            failed |= failures(results)
-        else:
-            results, dates = forecast_as_of(
-                bars.filter(pl.col("date") <= origin),
-                origin,
-                models,
-                history=history,
-                min_history=min_history,
-                horizons=horizons,
-                workers=workers,
-                panel_models=panel_models,
-                calendar=calendar,
-            )
         if not results:
             continue
         if on_origin is not None:

@@ -62,6 +62,44 @@ def loss_window_start(as_of: dt.date, lookback: int, calendar: TradingCalendar |
     return (calendar or trading_calendar()).window_start(as_of, lookback)
 
 
+def forecast_session(
+    bars: pl.DataFrame,
+    as_of: dt.date,
+    models: Mapping[str, ModelFactory],
+    fits: FitStore | None,
+    failed: set[tuple[str, str]],
+    *,
+    home: Path | None = None,
+    max_age: int = DEFAULT_MAX_AGE,
+    history: int = 1000,
+    min_history: int = 252,
+    workers: int | None = None,
+    panel_models: Mapping[str, PanelFactory] | None = None,
+    horizons: Sequence[int] = HORIZONS,
+    calendar: TradingCalendar | None = None,
+) -> tuple[list, dict, list[StoredFit]]:
+    """One session's forecasts on the bars up to ``as_of``: from the stored ``fits`` (what has no
+    usable fit is fitted and added to ``fits``; the session's failed fits are added to
+    ``failed``, so later sessions leave them to the next refit), or, with ``fits`` None, every
+    model refitted. Returns the fit results, their forecast dates and the fits made."""
+    upto = bars.filter(pl.col("date") <= as_of)
+    if fits is None:
+        results, dates = forecast_as_of(
+            upto, as_of, models, history=history, min_history=min_history, horizons=horizons,
+            workers=workers, panel_models=panel_models, calendar=calendar,
+        )  # fmt: skip
+        return results, dates, []
+    results, dates, fresh = forecast_as_of_stored(
+        upto, as_of, models, fits, home=home or Path("."), panel_models=panel_models, max_age=max_age,
+        history=history, min_history=min_history, horizons=horizons, workers=workers, calendar=calendar,
+        failed=failed,
+    )  # fmt: skip
+    for fit in fresh:
+        fits.add(fit)
+    failed |= failures(results)
+    return results, dates, fresh
+
+
 def forecast_sessions(
     bars: pl.DataFrame,
     sessions: Sequence[dt.date],
@@ -101,38 +139,11 @@ def forecast_sessions(
     out: list[SessionForecasts] = []
     failed = set(failed)
     for as_of in sorted(sessions):
-        fresh: list[StoredFit] = []
-        if fits is not None:
-            results, dates, fresh = forecast_as_of_stored(
-                bars.filter(pl.col("date") <= as_of),
-                as_of,
-                models,
-                fits,
-                home=home or Path("."),
-                panel_models=panel_models,
-                max_age=max_age,
-                history=history,
-                min_history=min_history,
-                horizons=horizons,
-                workers=workers,
-                calendar=calendar,
-                failed=failed,
-            )
-            for fit in fresh:
-                fits.add(fit)
-            failed |= failures(results)
-        else:
-            results, dates = forecast_as_of(
-                bars.filter(pl.col("date") <= as_of),
-                as_of,
-                models,
-                history=history,
-                min_history=min_history,
-                horizons=horizons,
-                workers=workers,
-                panel_models=panel_models,
-                calendar=calendar,
-            )
+        results, dates, fresh = forecast_session(
+            bars, as_of, models, fits, failed, home=home, max_age=max_age, history=history,
+            min_history=min_history, workers=workers, panel_models=panel_models, horizons=horizons,
+            calendar=calendar,
+        )  # fmt: skip
         preds = predictions_frame(results, as_of, dates)
         losses = realized_losses(known, as_of, loss_window_start(as_of, loss_lookback, calendar))
         ensemble, weights = ensemble_frame(preds, losses)
