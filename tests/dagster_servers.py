@@ -31,6 +31,27 @@ REPOSITORY = "__repository__"
 DONE = {"SUCCESS", "FAILURE", "CANCELED"}
 
 
+HISTORY_ASSETS = ["market/universe", "market/ohlcv", "features/daily", "features/targets"]
+
+
+def pm_env(root: Path, tickers: list[str]) -> dict[str, str]:
+    """A temporary ``PM_HOME`` under ``root`` and a universe of bundled ``tickers``, BLAS at one
+    thread as the Makefile sets it: the environment the servers and their runs get."""
+    universe = root / "universe.yaml"
+    universe.write_text("tickers:\n" + "".join(f"  - {t}\n" for t in tickers))
+    pm_home = root / "pm"
+    pm_home.mkdir()
+    return {
+        "PM_HOME": str(pm_home),
+        "PM_UNIVERSE": str(universe),
+        "PM_SOURCES": "bundled",
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "OMP_WAIT_POLICY": "PASSIVE",
+    }
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -145,6 +166,15 @@ class DagsterServers:
         if payload.get("errors"):
             raise RuntimeError(f"GraphQL errors: {payload['errors']}")
         return payload["data"]
+
+    def load_history(self, start: str, end: str, timeout: float = 900) -> None:
+        """Bars, features and targets for ``start..end`` through the documented backfill command,
+        against this instance (the servers need not run)."""
+        done = subprocess.run(
+            [sys.executable, "-m", "pm_jobs.backfill", start, end, "--select", *HISTORY_ASSETS],
+            cwd=REPO, env=self.env, capture_output=True, text=True, timeout=timeout,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
 
     def set_nux_seen(self) -> None:
         """Dismiss the first-visit community dialog the UI shows over the page."""

@@ -17,8 +17,6 @@ On 127.0.0.1 with a temporary ``DAGSTER_HOME`` and ``PM_HOME`` and six bundled t
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -26,7 +24,7 @@ import duckdb
 
 from model_code.history import history_window
 from model_code.market_data.calendar import trading_calendar
-from tests.dagster_servers import REPO, DagsterServers
+from tests.dagster_servers import DagsterServers, pm_env
 
 TICKERS = ["AAPL", "MSFT", "JPM", "XOM", "KO", "PG"]
 HISTORY = ("2021-07-01", "2022-08-31")
@@ -56,22 +54,6 @@ def _sessions_after(day: str, n: int) -> list[str]:
     return [str(s) for s in sessions[:n]]
 
 
-def _env(tmp_path: Path) -> dict[str, str]:
-    universe = tmp_path / "universe.yaml"
-    universe.write_text("tickers:\n" + "".join(f"  - {t}\n" for t in TICKERS))
-    pm_home = tmp_path / "pm"
-    pm_home.mkdir()
-    return {
-        "PM_HOME": str(pm_home),
-        "PM_UNIVERSE": str(universe),
-        "PM_SOURCES": "bundled",
-        "OMP_NUM_THREADS": "1",
-        "OPENBLAS_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        "OMP_WAIT_POLICY": "PASSIVE",
-    }
-
-
 def _reconciles(db: Path) -> dict[str, float]:
     """Every paper day's books balance to the cent; returns the worst gaps found."""
     with duckdb.connect(str(db), read_only=True) as conn:
@@ -89,17 +71,12 @@ def _reconciles(db: Path) -> dict[str, float]:
 
 
 def test_nightly_loop_under_the_real_daemon(tmp_path):
-    env = _env(tmp_path)
+    env = pm_env(tmp_path, TICKERS)
     backfill = _sessions_after(HISTORY[1], BACKFILL_SESSIONS + NIGHTS)
     window, nights = backfill[:BACKFILL_SESSIONS], backfill[BACKFILL_SESSIONS:]
     with DagsterServers(tmp_path, env) as servers:
         # 1. history through the documented command, against the same instance
-        history = subprocess.run(
-            [sys.executable, "-m", "pm_jobs.backfill", *HISTORY, "--select", "market/universe",
-             "market/ohlcv", "features/daily", "features/targets"],
-            cwd=REPO, env=servers.env, capture_output=True, text=True, timeout=600,
-        )  # fmt: skip
-        assert history.returncode == 0, history.stdout + history.stderr
+        servers.load_history(*HISTORY, timeout=600)
         servers.set_nux_seen()
         # the UI offers exactly the configured history's sessions, nothing beyond the data
         node = servers.graphql(

@@ -26,15 +26,13 @@ import base64
 import collections
 import os
 import shutil
-import subprocess
-import sys
 import time
 import urllib.parse
 from pathlib import Path
 
 import pytest
 
-from tests.dagster_servers import REPO, DagsterServers
+from tests.dagster_servers import DagsterServers, pm_env
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -90,22 +88,6 @@ def _browser_or_skip() -> None:
     if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
         pytest.fail(f"CI=true and {reason}")
     pytest.skip(reason)
-
-
-def _env(tmp_path: Path) -> dict[str, str]:
-    universe = tmp_path / "universe.yaml"
-    universe.write_text("tickers:\n" + "".join(f"  - {t}\n" for t in TICKERS))
-    pm_home = tmp_path / "pm"
-    pm_home.mkdir()
-    return {
-        "PM_HOME": str(pm_home),
-        "PM_UNIVERSE": str(universe),
-        "PM_SOURCES": "bundled",
-        "OMP_NUM_THREADS": "1",
-        "OPENBLAS_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        "OMP_WAIT_POLICY": "PASSIVE",
-    }
 
 
 def chromium(profile: Path):
@@ -258,19 +240,14 @@ def _stable_copy(screenshot: Path, tmp_path_factory) -> Path:
 
 def test_the_ui_shows_the_graph_and_an_assets_metrics_and_plot(tmp_path, tmp_path_factory):
     _browser_or_skip()
-    env = _env(tmp_path)
+    env = pm_env(tmp_path, TICKERS)
     timings: dict[str, float] = {}
     began = time.monotonic()
     servers = DagsterServers(tmp_path, env)
     # The history first, through the documented command against the instance the servers will
     # use: it also creates the instance's storage, which the daemon and the webserver would
     # otherwise both try to create when they start at once.
-    history = subprocess.run(
-        [sys.executable, "-m", "pm_jobs.backfill", *HISTORY, "--select", "market/universe",
-         "market/ohlcv", "features/daily", "features/targets"],
-        cwd=REPO, env=servers.env, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
-    assert history.returncode == 0, history.stdout + history.stderr
+    servers.load_history(*HISTORY)
     timings["history"] = time.monotonic() - began
     with servers:
         started = list(servers.processes)
