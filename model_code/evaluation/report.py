@@ -257,22 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     models = catalog.select(args.models)
     panel_models = catalog.select_panel(args.models)
     failures: Counter[str] = Counter()
-
-    def on_origin(origin: dt.date, results: list[TickerResult]) -> None:
-        failures.update(m for r in results for m in r.errors)
-        print(f"{origin}: {len(results)} tickers, {time.perf_counter() - began:.0f}s", file=sys.stderr)
-
-    evaluated = run_walk_forward(
-        bars,
-        models,
-        origins,
-        history=args.history,
-        min_history=args.min_history,
-        horizons=HORIZONS,
-        workers=args.workers,
-        on_origin=on_origin,
-        panel_models=panel_models,
-    )
+    evaluated = _walk_forward(args, bars, origins, models, panel_models, "nightly", failures, "")
     table = compare_to_random_walk(evaluated)
     wall = time.perf_counter() - began
     n_tickers = bars["ticker"].n_unique()
@@ -301,6 +286,31 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _walk_forward(args, bars, origins, models, panel_models, policy: str, failures: Counter, label: str):
+    """``run_walk_forward`` under ``policy`` with the command's settings, counting fit failures
+    into ``failures`` and printing each origin's progress (prefixed by ``label``) to stderr."""
+    began = time.perf_counter()
+
+    def on_origin(origin: dt.date, results: list[TickerResult]) -> None:
+        failures.update(m for r in results for m in r.errors)
+        print(f"{label}{origin}: {len(results)} tickers, {time.perf_counter() - began:.0f}s", file=sys.stderr)
+
+    return run_walk_forward(
+        bars,
+        models,
+        origins,
+        history=args.history,
+        min_history=args.min_history,
+        horizons=HORIZONS,
+        workers=args.workers,
+        on_origin=on_origin,
+        panel_models=panel_models,
+        policy=policy,
+        refit_every=args.refit_every,
+        max_age=args.max_age,
+    )
+
+
 def _policies_main(args: argparse.Namespace, argv: list[str] | None) -> int:
     """``--policies``: the same walk-forward under each policy, one comparison report."""
     bars = load_bars(args.parquet, args.tickers, args.seed)
@@ -313,27 +323,8 @@ def _policies_main(args: argparse.Namespace, argv: list[str] | None) -> int:
     for policy in args.policies:
         began = time.perf_counter()
         failures[policy] = Counter()
-
-        def on_origin(origin: dt.date, results: list[TickerResult], policy=policy, began=began) -> None:
-            failures[policy].update(m for r in results for m in r.errors)
-            print(
-                f"{policy} {origin}: {len(results)} tickers, {time.perf_counter() - began:.0f}s",
-                file=sys.stderr,
-            )
-
-        evaluated = run_walk_forward(
-            bars,
-            models,
-            origins,
-            history=args.history,
-            min_history=args.min_history,
-            horizons=HORIZONS,
-            workers=args.workers,
-            on_origin=on_origin,
-            panel_models=panel_models,
-            policy=policy,
-            refit_every=args.refit_every,
-            max_age=args.max_age,
+        evaluated = _walk_forward(
+            args, bars, origins, models, panel_models, policy, failures[policy], f"{policy} "
         )
         tables[policy] = compare_to_random_walk(evaluated)
         walls[policy] = time.perf_counter() - began
