@@ -75,14 +75,19 @@ def _wait_for(path: Path, proc: subprocess.Popen | None = None, timeout: float =
 
 
 def _wait_until_dead(pid: int, timeout: float = 30) -> None:
-    """Until ``pid`` has exited (it is not our child: gone, or a zombie its parent has not reaped)."""
+    """Until ``pid`` has exited (it is not our child: gone, or a zombie its parent has not reaped).
+
+    The leader of a multi-threaded process shows ``Z`` while its other threads still exit, and
+    the process's files (the DuckDB lock) are released only when the last one has: a zombie
+    counts as dead once it is the only task left."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            tasks = len(os.listdir(f"/proc/{pid}/task"))
         except OSError:
             return
-        if state == "Z":
+        if state == "Z" and tasks <= 1:
             return
         assert time.monotonic() < deadline, f"process {pid} still runs"
         time.sleep(0.02)
